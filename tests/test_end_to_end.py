@@ -1,0 +1,170 @@
+"""The whole pipeline through the command line, against real loopback servers:
+feeds over HTTP, the signal-cli REST stand-in, an SMTP server (SPEC §2, §3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from watcher.cli import main
+from watcher.demo_data import render_dates
+from watcher.loopback import FeedServer, SignalStandIn, SmtpStandIn
+
+DATA = Path(__file__).parent / "data"
+SIGNAL_TO = "+10000000001"
+
+
+@dataclass
+class Rig:
+    config: Path
+    feeds: FeedServer
+    signal: SignalStandIn
+    smtp: SmtpStandIn
+
+    def run(self, *args: str) -> int:
+        return main(["-c", str(self.config), *args])
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    now = datetime.now(UTC)
+    feeds = FeedServer()
+    for name in ("english.xml", "khmer.xml", "undated.xml"):
+        body = render_dates((DATA / "feeds" / name).read_text(encoding="utf-8"), now)
+        feeds.put(f"/{name}", body.encode("utf-8"), content_type="application/rss+xml")
+    signal = SignalStandIn()
+    smtp = SmtpStandIn()
+    template = (DATA / "e2e" / "watcher.toml").read_text(encoding="utf-8")
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        template.replace("{{HOST}}", feeds.netloc)
+        .replace("{{SIGNAL}}", signal.netloc)
+        .replace("{{MAIL}}", smtp.apprise_url()),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SIGNAL_TO", SIGNAL_TO)
+    try:
+        yield Rig(config, feeds, signal, smtp)
+    finally:
+        feeds.close()
+        signal.close()
+        smtp.close()
+
+
+def test_once_alerts_each_matching_story_once_per_channel(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("once") == 0
+    out = capsys.readouterr().out
+    texts = [m["message"] for m in rig.signal.messages]
+    assert len(texts) == 2, texts
+    assert any("National Internet Gateway" in t for t in texts)
+    assert any("អនុក្រឹត្យ" in t for t in texts)
+    # vetoed by `none`, older than max_age, undated on a first poll, not matching:
+    joined = "\n".join(texts)
+    for absent in ("mine clearance", "Archive", "Sub-decree No. 12", "dancer"):
+        assert absent not in joined
+    # The link is the article's own, without the tracking parameters.
+    assert "https://civic.example/2026/11/nig-sub-decree" in joined
+    assert "utm_source" not in joined
+    mails = rig.smtp.wait_for(2)
+    subjects = sorted(m.subject for m in mails)
+    assert subjects[0] == (
+        "[high] Sub-decrees: Government adopts sub-decree on National Internet Gateway"
+    )
+    assert subjects[1].startswith("[high] Sub-decrees: រាជរដ្ឋាភិបាល")
+    english = next(m for m in mails if "Gateway" in m.subject)
+    assert "https://civic.example/2026/11/nig-sub-decree" in english.text("plain")
+    assert 'href="https://civic.example/2026/11/nig-sub-decree' in english.text("html")
+    assert "Broken: ERROR HTTP 404" in out
+
+
+def test_second_run_on_unchanged_feeds_is_conditional_and_sends_nothing(rig: Rig) -> None:
+    assert rig.run("once") == 0
+    first = len(rig.signal.messages)
+    before = len(rig.feeds.requests)
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == first
+    second_poll = rig.feeds.requests[before:]
+    feeds = [r for r in second_poll if r.path != "/missing.xml"]
+    assert len(feeds) == 3
+    assert all(r.conditional for r in feeds)
+
+
+def test_a_failed_send_stays_in_the_outbox_and_is_delivered_next_run(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig.signal.set_down(True)
+    assert rig.run("once") == 0  # a channel that is down is not a failing command
+    assert rig.signal.messages == []
+    emails_after_first = len(rig.smtp.wait_for(2))
+    capsys.readouterr()
+    assert rig.run("status") == 0
+    status = capsys.readouterr().out
+    assert "staff-signal: pending 2" in status
+    rig.signal.set_down(False)
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == 2
+    # the email channel, which worked the first time, is not sent again
+    assert len(rig.smtp.mails) == emails_after_first
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == 2
+
+
+def test_dry_run_prints_alerts_and_records_nothing(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("once", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "2 alert(s) would be sent" in out
+    assert "National Internet Gateway" in out
+    assert rig.signal.messages == []
+    assert not (rig.config.parent / "state" / "watcher.sqlite3").exists()
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == 2
+
+
+def test_export_lists_alerts_with_terms(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rig.run("once") == 0
+    capsys.readouterr()
+    assert rig.run("export", "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2
+    assert {r["source"] for r in rows} == {"Civic News", "Khmer News"}
+    assert all(r["watchlists"] == ["Sub-decrees"] and r["terms"] for r in rows)
+
+
+def test_no_secret_in_output_or_logs(rig: Rig, capfd: pytest.CaptureFixture[str]) -> None:
+    rig.signal.set_down(True)
+    assert rig.run("-v", "-v", "once") == 0
+    assert rig.run("status") == 0
+    captured = capfd.readouterr()
+    assert SIGNAL_TO not in captured.out + captured.err
+
+
+def test_test_notify_reports_arrival(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rig.run("test-notify", "staff-signal") == 0
+    assert "staff-signal: delivered" in capsys.readouterr().out
+    assert "test" in rig.signal.messages[0]["message"]
+    rig.signal.set_down(True)
+    assert rig.run("test-notify", "staff-signal") == 1
+    assert rig.run("test-notify", "nope") == 2
+
+
+def test_the_console_script_runs_as_a_module(rig: Rig) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "watcher", "-c", str(rig.config), "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"SIGNAL_TO": SIGNAL_TO, "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "OK" in proc.stdout

@@ -1,0 +1,91 @@
+"""The SQLite store: schema versioning, transactions, the outbox lifecycle."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from watcher.models import Alert, Match, Severity
+from watcher.store import MIGRATIONS, Store
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def _alert() -> Alert:
+    match = Match("Sub-decrees", Severity.HIGH, terms=("sub-decree",), snippet="…sub-decree…")
+    return Alert(title="Sub-decree on NIG", link="https://x.org/a", source="News", matches=(match,))
+
+
+def _record(store: Store) -> int:
+    with store.atomic():
+        story = store.new_story("x.org/a", "Sub-decree on NIG", NOW)
+        item = store.save_item(
+            known=None, source="News", key="guid:1", guid="1", link="https://x.org/a",
+            canonical="x.org/a", title="Sub-decree on NIG", text="…", published=NOW,
+            content_hash="h", story_id=story, now=NOW,
+        )  # fmt: skip
+        alert_id = store.add_alert(story_id=story, item_id=item, alert=_alert(), now=NOW)
+        store.enqueue(channel="signal", now=NOW, due=NOW, alert_id=alert_id, watchlists=["A"])
+    return alert_id
+
+
+def test_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
+    store = Store.in_dir(tmp_path / "state")
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_a_database_from_a_newer_watcher_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        Store(path)
+
+
+def test_atomic_commits_together_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "w.sqlite3")
+    with pytest.raises(ZeroDivisionError), store.atomic():
+        store.new_story("x.org/a", "t", NOW)
+        _ = 1 / 0
+    assert store.story_by_canonical("x.org/a") is None
+    with store.atomic(rollback=True):
+        store.new_story("x.org/a", "t", NOW)
+        assert store.story_by_canonical("x.org/a") is not None
+    assert store.story_by_canonical("x.org/a") is None
+
+
+def test_outbox_lifecycle_and_crash_recovery(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    store = Store(path)
+    alert_id = _record(store)
+    due = store.due_deliveries(NOW)
+    assert [d.alert_id for d in due] == [alert_id]
+    store.mark_sending([due[0].id])
+    store.close()  # a crash here: the row stays `sending`
+    store = Store(path)
+    assert store.due_deliveries(NOW) == []
+    assert store.recover() == 1
+    again = store.due_deliveries(NOW)
+    assert [d.id for d in again] == [due[0].id]
+    store.mark_retry([again[0].id], NOW + timedelta(minutes=1), "down")
+    assert store.due_deliveries(NOW) == []
+    assert len(store.due_deliveries(NOW + timedelta(minutes=1))) == 1
+    store.mark_sent([again[0].id], NOW)
+    assert store.outbox_counts() == {"sent": 1}
+    stored = store.get_alert(alert_id)
+    assert stored is not None and stored.alert.matches[0].terms == ("sub-decree",)
+    assert store.story_alerts(stored.story_id or 0) == {"Sub-decrees": False}
+    store.close()
+
+
+def test_an_alert_is_enqueued_once_per_channel(tmp_path: Path) -> None:
+    store = Store(tmp_path / "w.sqlite3")
+    alert_id = _record(store)
+    store.enqueue(channel="signal", now=NOW, due=NOW, alert_id=alert_id)
+    assert store.outbox_counts() == {"pending": 1}

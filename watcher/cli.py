@@ -1,0 +1,391 @@
+"""The `watcher` command line (SPEC §3).
+
+Exit status: 0 success; 2 bad config or usage; 1 anything else that prevented
+the command's job. A failing source or a channel that is down is not a failing
+command: `once` reports it and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from watcher import __version__
+from watcher.config import ConfigError, default_config_path, load_config
+from watcher.delivery import Deliverer, apprise_send, secrets_of
+from watcher.fetch import Fetcher
+from watcher.logs import redaction_filter, setup_logging
+from watcher.matching import Matcher
+from watcher.messages import channel_kind, render_alert, render_notice
+from watcher.models import Config
+from watcher.pipeline import Pipeline, PollReport, utcnow
+from watcher.store import DB_NAME, Store
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors, which is what SPEC §3 asks for."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = _Parser(prog="watcher", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "-c", "--config", help="config file (default $WATCHER_CONFIG, else config/watcher.toml)"
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--version", action="version", version=f"watcher {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("check", help="validate the config and people lists")
+    once = sub.add_parser("once", help="poll every source once, deliver, exit")
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be alerted; send and record nothing",
+    )
+    sub.add_parser("run", help="the daemon: poll and deliver until SIGTERM")
+    sub.add_parser("status", help="per-source health and the outbox")
+    test = sub.add_parser("test-notify", help="send a test message through one channel")
+    test.add_argument("channel")
+    explain = sub.add_parser(
+        "explain", help="show per watchlist what matched in one item, or why not"
+    )
+    explain.add_argument("target", metavar="URL-or-FILE")
+    export = sub.add_parser("export", help="alerts with sources and matched terms, for reports")
+    export.add_argument("--since", help="only alerts recorded on or after this date (YYYY-MM-DD)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    demo = sub.add_parser("demo", help="poll bundled sample feeds on loopback and print the alerts")
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo state in DIR")
+    return parser
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else default_config_path(os.environ)
+
+
+def _load(args: argparse.Namespace) -> Config | None:
+    """Load the config, printing every problem; None when it is invalid."""
+    try:
+        return load_config(_config_path(args), os.environ)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+
+
+def _protect_secrets(config: Config) -> None:
+    filt = redaction_filter()
+    for channel in config.channels:
+        filt.update(secrets_of(channel))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    people = sum(len(w.people) for w in config.watchlists)
+    print(
+        f"{config.path}: OK — {len(config.sources)} sources, {len(config.watchlists)} watchlists "
+        f"({people} people), {len(config.channels)} channels"
+    )
+    return EXIT_OK
+
+
+def _fetcher(config: Config) -> Fetcher:
+    s = config.settings
+    return Fetcher(user_agent=s.user_agent, timeout=s.timeout, max_size=s.max_size, proxy=s.proxy)
+
+
+def _print_poll(reports: Sequence[PollReport], out: io.TextIOBase | None = None) -> None:
+    stream = out or sys.stdout
+    for r in reports:
+        if r.status == "error":
+            print(f"  {r.source}: ERROR {r.error}", file=stream)
+        elif r.status == "waiting":
+            print(f"  {r.source}: skipped, {r.error}", file=stream)
+        elif r.status == "not-modified":
+            print(f"  {r.source}: not modified", file=stream)
+        else:
+            print(
+                f"  {r.source}: {r.items} items, {r.new_items} new, {r.changed_items} changed, "
+                f"{len(r.alerts)} alerts",
+                file=stream,
+            )
+
+
+async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> int:
+    """Poll every source once and deliver what is due; the body of `watcher once`."""
+    fetcher = _fetcher(config)
+    try:
+        if dry_run:
+            with store.atomic(rollback=True):
+                pipeline = Pipeline(config, store, fetcher)
+                reports = await pipeline.poll_all()
+                tz = ZoneInfo(config.settings.timezone)
+                print("Dry run: nothing is sent or recorded.")
+                _print_poll(reports)
+                alerts = [a for r in reports for _, a in r.alerts]
+                print(f"{len(alerts)} alert(s) would be sent:")
+                for alert in alerts:
+                    print()
+                    for rendered in render_alert(alert, "generic", tz):
+                        print(rendered.body)
+            return EXIT_OK
+        recovered = store.recover()
+        if recovered:
+            logging.getLogger("watcher").warning("event=recovered deliveries=%d", recovered)
+        pipeline = Pipeline(config, store, fetcher)
+        reports = await pipeline.poll_all()
+        # Run by hand or from cron, `once` retries every pending send now.
+        deliverer = Deliverer(config, store, utcnow, skip_backoff=True)
+        delivered = await deliverer.deliver_due()
+        alerts = sum(len(r.alerts) for r in reports)
+        errors = sum(1 for r in reports if r.status == "error")
+        print(f"Polled {len(reports)} sources: {alerts} new alerts, {errors} source errors.")
+        _print_poll(reports)
+        counts = store.outbox_counts()
+        print(
+            f"Delivered {delivered.sent}; retrying {delivered.retrying}; "
+            f"failed {delivered.failed}; outbox pending {counts.get('pending', 0)}, "
+            f"failed {counts.get('failed', 0)}."
+        )
+        return EXIT_OK
+    finally:
+        await fetcher.aclose()
+
+
+def _open_store(config: Config, *, dry_run: bool = False) -> Store:
+    path = Path(config.settings.state_dir) / DB_NAME
+    if dry_run and not path.exists():
+        return Store(":memory:")  # a dry run records nothing, not even an empty database
+    return Store(path)
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    _protect_secrets(config)
+    store = _open_store(config, dry_run=args.dry_run)
+    try:
+        return asyncio.run(run_once(config, store, dry_run=args.dry_run))
+    finally:
+        store.close()
+
+
+def _when(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "never"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    tz = ZoneInfo(config.settings.timezone)
+    path = Path(config.settings.state_dir) / DB_NAME
+    if not path.exists():
+        print(f"No state yet ({path}): run `watcher once` or `watcher run` first.")
+        return EXIT_OK
+    store = Store(path)
+    try:
+        states = store.all_source_states()
+        print(f"Sources ({len(config.sources)}), times in {config.settings.timezone}:")
+        for source in config.sources:
+            st = states.get(source.name)
+            if st is None:
+                print(f"  {source.name}: never polled")
+                continue
+            line = (
+                f"  {source.name}: last success {_when(st.last_success, tz)}, "
+                f"failures {st.failures}, items seen {st.items_seen}, alerts {st.alerts}"
+            )
+            if st.next_poll:
+                line += f", next poll {_when(st.next_poll, tz)}"
+            print(line)
+            if st.last_error and st.failures:
+                print(f"      last error {_when(st.last_error_at, tz)}: {st.last_error}")
+            if st.retry_after and st.retry_after > utcnow():
+                print(f"      waiting (Retry-After) until {_when(st.retry_after, tz)}")
+        counts = store.outbox_counts()
+        print(
+            f"Outbox: pending {counts.get('pending', 0) + counts.get('sending', 0)}, "
+            f"failed {counts.get('failed', 0)}, sent {counts.get('sent', 0)}"
+        )
+        by_channel = store.outbox_by_channel()
+        for channel in sorted({c for c, _ in by_channel}):
+            pending = by_channel.get((channel, "pending"), 0) + by_channel.get(
+                (channel, "sending"), 0
+            )
+            failed = by_channel.get((channel, "failed"), 0)
+            if pending or failed:
+                print(f"  {channel}: pending {pending}, failed {failed}")
+        for _id, channel, error in store.failed_deliveries()[-5:]:
+            print(f"  failed to {channel}: {error}")
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_test_notify(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    _protect_secrets(config)
+    channel = config.channel(args.channel)
+    if channel is None:
+        names = ", ".join(c.name for c in config.channels) or "none"
+        print(f"no channel named {args.channel!r} (channels: {names})", file=sys.stderr)
+        return EXIT_USAGE
+    when = datetime.now(ZoneInfo(config.settings.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    rendered = render_notice(
+        "watcher test message",
+        f"This is a test from watcher to channel {channel.name}, sent {when}.",
+        channel_kind(channel.url),
+    )
+    ok, reason = apprise_send(channel, rendered)
+    if ok:
+        print(f"{channel.name}: delivered")
+        return EXIT_OK
+    print(f"{channel.name}: NOT delivered: {reason}")
+    return EXIT_FAIL
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from watcher.explain import explain_target
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        texts = asyncio.run(explain_target(config, args.target))
+    except OSError as exc:
+        print(f"cannot read {args.target}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    matcher = Matcher(config.watchlists)
+    for label, text in texts:
+        if len(texts) > 1:
+            print(f"=== {label}")
+        print(matcher.explain(text, "*").render())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since: not a date: {args.since!r} (use YYYY-MM-DD)", file=sys.stderr)
+            return EXIT_USAGE
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=ZoneInfo(config.settings.timezone))
+    path = Path(config.settings.state_dir) / DB_NAME
+    if not path.exists():
+        rows: list[dict[str, object]] = []
+    else:
+        store = Store(path)
+        try:
+            rows = [_export_row(s, config) for s in store.alerts_since(since)]
+        finally:
+            store.close()
+    if args.format == "json":
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+            )
+    return EXIT_OK
+
+
+EXPORT_FIELDS = (
+    "id", "created", "severity", "watchlists", "possible", "title", "link", "source",
+    "also_reported_by", "published", "terms", "people", "snippet",
+)  # fmt: skip
+
+
+def _export_row(stored: object, config: Config) -> dict[str, object]:
+    from watcher.store import StoredAlert
+
+    assert isinstance(stored, StoredAlert)
+    alert = stored.alert
+    tz = ZoneInfo(config.settings.timezone)
+    return {
+        "id": stored.id,
+        "created": stored.created.astimezone(tz).isoformat(timespec="seconds"),
+        "severity": alert.severity.label,
+        "watchlists": [m.watchlist for m in alert.matches],
+        "possible": alert.possible,
+        "title": alert.title,
+        "link": alert.link,
+        "source": alert.source,
+        "also_reported_by": list(alert.also_reported_by),
+        "published": alert.published.astimezone(tz).isoformat(timespec="seconds")
+        if alert.published
+        else "",
+        "terms": sorted({t for m in alert.matches for t in m.terms}),
+        "people": sorted({p for m in alert.matches for p in m.people}),
+        "snippet": next((m.snippet for m in alert.matches if m.snippet), ""),
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watcher.daemon import run_daemon
+
+    return run_daemon(_config_path(args), verbose=args.verbose)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from watcher.demo import run_demo
+
+    return run_demo(keep=Path(args.keep) if args.keep else None)
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "once": cmd_once,
+    "run": cmd_run,
+    "status": cmd_status,
+    "test-notify": cmd_test_notify,
+    "explain": cmd_explain,
+    "export": cmd_export,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `watcher` console script."""
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    if args.command == "run":
+        level = logging.INFO - 10 * min(args.verbose, 1)
+    setup_logging(level, sys.stdout if args.command == "run" else sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+    except RuntimeError as exc:  # e.g. a database from a newer watcher
+        print(f"watcher: {exc}", file=sys.stderr)
+        return EXIT_FAIL

@@ -1,0 +1,321 @@
+"""Text normalisation (SPEC §5): HTML to text, and one normal form for terms and text.
+
+`normalise` is applied alike to watchlist terms and to item text, so that a term
+matches however the source typed it: NFC, case-folded, invisible characters removed,
+every dash the same, punctuation and whitespace between words equivalent (a single
+space), Khmer marks in canonical order, and no space between two Khmer words (Khmer
+puts spaces between phrases, not words, and sources differ in where they put them).
+
+`align` rebuilds the same normal form token by token and remembers where each character
+came from in the original, so that snippets quote the original text and proximity can
+see sentence ends; it is slower and only runs for items that matched something.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser
+
+from watcher.khmer import KHMER_RANGE, normalise_khmer
+
+# Invisible characters (SPEC §5): zero-width space and joiners, word joiner, invisible
+# separator, BOM, soft hyphen, Khmer inherent vowels (U+17B4/U+17B5, "should not be
+# used" per Unicode), and the other format characters that sources paste into text.
+_INVISIBLE = (
+    "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u17b4\u17b5"
+    "\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+# Dashes and hyphens that are not in Unicode category Pd but act as one.
+_EXTRA_SEPARATORS = "\u2212\u2043\u02d7\u2796\ufe63\uff0d"
+
+
+def _build_table() -> dict[int, str | None]:
+    """Translation table: invisibles deleted, punctuation/whitespace/dashes to a space."""
+    table: dict[int, str | None] = {}
+    # Planes 0-1 hold every punctuation and space character that news text uses.
+    for cp in range(0x20000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        # P*: punctuation, incl. every dash (Pd) and Khmer khan/bariyoosan;
+        # Z*/Cc: whitespace and controls; Sk/Sm: ^ ` ´ + = < > | ~ and the like.
+        if cat[0] == "P" or cat[0] == "Z" or cat == "Cc" or cat in ("Sk", "Sm"):
+            table[cp] = " "
+    for ch in _EXTRA_SEPARATORS:
+        table[ord(ch)] = " "
+    for ch in _INVISIBLE:
+        table[ord(ch)] = None
+    return table
+
+
+_TABLE = _build_table()
+_SPACES = re.compile(r" {2,}")
+_KHMER_GAP = re.compile(f"(?<=[{KHMER_RANGE}]) (?=[{KHMER_RANGE}])")
+
+
+def normalise(text: str) -> str:
+    """Return the SPEC §5 normal form of `text` (a term or an item's text).
+
+    `normalise("Sub‑Decree") == normalise("sub decree") == "sub decree"`.
+    """
+    text = unicodedata.normalize("NFC", text).casefold().translate(_TABLE)
+    text = normalise_khmer(text)
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    text = text.strip(" ")
+    return _KHMER_GAP.sub("", text)
+
+
+def is_separator(ch: str) -> bool:
+    """True for a character that normalisation turns into a word gap."""
+    return _TABLE.get(ord(ch), "x") == " "
+
+
+# --- HTML ---------------------------------------------------------------------------
+
+_BLOCK_TAGS = (
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "td",
+    "th",
+    "table",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figcaption",
+    "pre",
+    "dt",
+    "dd",
+    "hr",
+    "title",
+)
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_LINE_SPACE = re.compile(r"[ \t\r\f\v]+")
+
+
+def html_to_text(html: str) -> str:
+    """Strip tags (dropping script/style), decode entities, keep paragraph breaks.
+
+    Block elements end in a blank line, so sentence and paragraph ends survive for
+    proximity (SPEC §5). Never raises on malformed input; plain text comes back as is.
+    """
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return html.strip()
+    try:
+        tree = LexborHTMLParser(html)
+        for tag in _DROP_TAGS:
+            for node in tree.css(tag):
+                node.decompose()
+        root = tree.body or tree.root
+        if root is None:
+            return ""
+        for tag in _BLOCK_TAGS:
+            for node in root.css(tag):
+                node.insert_after("\n\n")
+        text = root.text(deep=True, separator="", strip=False)
+    except (ValueError, TypeError, RuntimeError, AttributeError):
+        # selectolax raises on a few degenerate inputs (e.g. NUL-heavy bytes decoded to
+        # str); fall back to a crude tag strip rather than losing the item.
+        import html as html_lib
+
+        text = html_lib.unescape(re.sub(r"<[^>]*>", " ", html))
+    text = text.replace("\xa0", " ")
+    text = _LINE_SPACE.sub(" ", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return "\n".join(line.strip() for line in text.split("\n")).strip()
+
+
+# --- alignment with the original text -----------------------------------------------
+
+# Abbreviations after which a full stop does not end a sentence (SPEC §5 proximity).
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "no",
+        "gen",
+        "lt",
+        "col",
+        "capt",
+        "maj",
+        "sgt",
+        "gov",
+        "sen",
+        "rep",
+        "hon",
+        "jr",
+        "sr",
+        "vs",
+        "etc",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "dept",
+        "art",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ]
+)
+_SENTENCE_END = frozenset(".!?\u17d4\u17d5\n")
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """Normalised text with, for each of its characters, the offset in the original.
+
+    `sentences` holds the normalised offsets at which a new sentence starts (after
+    `.`/`!`/`?`/`។`/`៕` or a line break; not after `Mr.` or an initial `C.`).
+    """
+
+    original: str
+    text: str
+    offsets: tuple[int, ...]
+    sentences: tuple[int, ...]
+
+    def to_original(self, i: int) -> int:
+        """Map a normalised offset to the offset of the same character in the original."""
+        if not self.offsets:
+            return 0
+        if i >= len(self.offsets):
+            return len(self.original)
+        return self.offsets[max(i, 0)]
+
+    def sentence_of(self, i: int) -> int:
+        """Index of the sentence that normalised offset `i` is in."""
+        return bisect_right(self.sentences, i)
+
+
+def align(original: str, drop: re.Pattern[str] | None = None) -> Aligned:
+    """Normalise `original` token by token, keeping offsets and sentence starts.
+
+    `drop` (optional) names whole normalised tokens to leave out, as the matcher does
+    with middle initials. Produces the same text as the fast path; if it ever did not
+    (an exotic character whose NFC spans a separator), offsets are spread evenly so
+    that snippets stay close.
+    """
+    pieces: list[str] = []
+    offsets: list[int] = []
+    sentences: list[int] = []
+    length = 0
+    prev_token = ""
+    pending_break = False
+    last_end = 0
+    for raw in _iter_tokens(original):
+        start, token = raw
+        gap = original[last_end:start]
+        if pieces and _ends_sentence(gap, prev_token):
+            pending_break = True
+        last_end = start + len(token)
+        norm = _normalise_token(token)
+        if not norm or (drop is not None and drop.fullmatch(norm)):
+            if norm:
+                prev_token = norm
+            continue
+        if pieces:
+            joined = _needs_space(pieces[-1][-1], norm[0])
+            if joined:
+                pieces.append(" ")
+                offsets.append(start - 1 if start > 0 else 0)
+                length += 1
+        if pending_break:
+            sentences.append(length)
+            pending_break = False
+        pieces.append(norm)
+        if len(norm) == len(token):
+            offsets.extend(range(start, start + len(token)))
+        else:
+            scale = len(token) / len(norm)
+            offsets.extend(start + int(k * scale) for k in range(len(norm)))
+        length += len(norm)
+        prev_token = norm
+    return Aligned(original, "".join(pieces), tuple(offsets), tuple(sentences))
+
+
+def _separator_class() -> str:
+    """A regex character class of every character the table turns into a space."""
+    cps = sorted(cp for cp, out in _TABLE.items() if out == " ")
+    ranges: list[str] = []
+    lo = prev = cps[0]
+    for cp in [*cps[1:], -1]:
+        if cp == prev + 1:
+            prev = cp
+            continue
+        ranges.append(re.escape(chr(lo)) + ("-" + re.escape(chr(prev)) if prev > lo else ""))
+        lo = prev = cp
+    return "".join(ranges)
+
+
+_TOKEN_RUN = re.compile(f"[^{_separator_class()}]+")
+
+
+def _iter_tokens(original: str) -> list[tuple[int, str]]:
+    """Runs of characters that normalisation keeps together (between separators)."""
+    return [(m.start(), m.group(0)) for m in _TOKEN_RUN.finditer(original)]
+
+
+def _normalise_token(token: str) -> str:
+    text = unicodedata.normalize("NFC", token).casefold().translate(_TABLE)
+    text = normalise_khmer(text)
+    if " " in text:  # casefold produced a separator (never seen, but stay exact)
+        text = _SPACES.sub(" ", text).strip(" ")
+        text = _KHMER_GAP.sub("", text)
+    return text
+
+
+def _needs_space(left: str, right: str) -> bool:
+    return not (_is_khmer(left) and _is_khmer(right))
+
+
+def _is_khmer(ch: str) -> bool:
+    return "\u1780" <= ch <= "\u17ff" or "\u19e0" <= ch <= "\u19ff"
+
+
+def _ends_sentence(gap: str, prev_token: str) -> bool:
+    """Whether the separators between two tokens end a sentence."""
+    if not any(ch in _SENTENCE_END for ch in gap):
+        return False
+    if "\n" in gap or "\u17d4" in gap or "\u17d5" in gap or "!" in gap or "?" in gap:
+        return True
+    # A full stop ends a sentence unless it closes an initial or an abbreviation
+    # ("Theary C. Seng", "Mr. Kem Sokha") or sits inside a number ("1.5").
+    dot = gap.index(".")
+    if not any(c.isspace() for c in gap[dot:]):
+        return False
+    return not (len(prev_token) == 1 or prev_token in _ABBREVIATIONS)

@@ -1,0 +1,630 @@
+"""SQLite state: sources, items, stories, alerts and the outbox (SPEC §6, §7).
+
+All SQL of the project lives here, behind domain operations, so that another
+store (PostgreSQL for several instances) can be added without touching the core.
+The database runs in WAL mode; `atomic()` groups operations into one
+transaction, which is how an item is never marked seen without its alert and
+outbox rows (they commit together or not at all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from watcher.models import Alert, Match, Severity
+
+DB_NAME = "watcher.sqlite3"
+
+# Each entry migrates the schema from version i to i+1. Never edit a shipped
+# entry: append a new one, so existing databases upgrade in place.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        url TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        polls INTEGER NOT NULL DEFAULT 0,
+        last_poll REAL,
+        last_success REAL,
+        last_error TEXT,
+        last_error_at REAL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        failing_since REAL,
+        retry_after REAL,
+        items_seen INTEGER NOT NULL DEFAULT 0,
+        alerts INTEGER NOT NULL DEFAULT 0,
+        stale_reported INTEGER NOT NULL DEFAULT 0,
+        next_poll REAL,
+        moved_to TEXT
+    );
+    CREATE TABLE stories (
+        id INTEGER PRIMARY KEY,
+        canonical TEXT,
+        title TEXT,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL
+    );
+    CREATE INDEX stories_canonical ON stories(canonical);
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        guid TEXT,
+        link TEXT,
+        canonical TEXT,
+        title TEXT,
+        text TEXT,
+        published REAL,
+        content_hash TEXT,
+        story_id INTEGER REFERENCES stories(id),
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        UNIQUE (source, key)
+    );
+    CREATE INDEX items_story ON items(story_id);
+    CREATE INDEX items_canonical ON items(canonical);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        story_id INTEGER REFERENCES stories(id),
+        item_id INTEGER REFERENCES items(id),
+        source TEXT NOT NULL,
+        title TEXT NOT NULL,
+        link TEXT NOT NULL,
+        published REAL,
+        created REAL NOT NULL,
+        matches TEXT NOT NULL,
+        possible INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX alerts_created ON alerts(created);
+    CREATE TABLE story_alerts (
+        story_id INTEGER NOT NULL REFERENCES stories(id),
+        watchlist TEXT NOT NULL,
+        possible INTEGER NOT NULL,
+        alert_id INTEGER REFERENCES alerts(id),
+        at REAL NOT NULL,
+        PRIMARY KEY (story_id, watchlist)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts(id),
+        channel TEXT NOT NULL,
+        watchlists TEXT NOT NULL DEFAULT '[]',
+        notice_title TEXT,
+        notice_body TEXT,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due REAL NOT NULL,
+        next_attempt REAL NOT NULL,
+        created REAL NOT NULL,
+        sent_at REAL,
+        last_error TEXT,
+        UNIQUE (alert_id, channel)
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_attempt);
+    """,
+)
+
+
+def _ts(when: datetime | None) -> float | None:
+    return when.timestamp() if when is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about one source between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    polls: int = 0
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    failures: int = 0
+    failing_since: datetime | None = None
+    retry_after: datetime | None = None
+    items_seen: int = 0
+    alerts: int = 0
+    stale_reported: bool = False
+    next_poll: datetime | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    """An item already stored for a source."""
+
+    id: int
+    content_hash: str | None
+    story_id: int | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: an alert (or an admin notice) for one channel."""
+
+    id: int
+    channel: str
+    alert_id: int | None
+    watchlists: tuple[str, ...]
+    attempts: int
+    created: datetime
+    due: datetime
+    notice_title: str | None = None
+    notice_body: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as recorded, with the story facts needed to render or export it."""
+
+    id: int
+    story_id: int | None
+    alert: Alert
+    created: datetime
+
+
+def _matches_to_json(matches: Sequence[Match]) -> str:
+    return json.dumps(
+        [
+            {
+                "watchlist": m.watchlist,
+                "severity": m.severity.label,
+                "terms": list(m.terms),
+                "people": list(m.people),
+                "snippet": m.snippet,
+                "possible": m.possible,
+            }
+            for m in matches
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _matches_from_json(text: str) -> tuple[Match, ...]:
+    return tuple(
+        Match(
+            watchlist=d["watchlist"],
+            severity=Severity.parse(d["severity"]),
+            terms=tuple(d.get("terms", ())),
+            people=tuple(d.get("people", ())),
+            snippet=d.get("snippet", ""),
+            possible=bool(d.get("possible", False)),
+        )
+        for d in json.loads(text)
+    )
+
+
+class Store:
+    """The SQLite state of one watcher instance."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self._migrate()
+
+    @classmethod
+    def in_dir(cls, state_dir: str | Path) -> Store:
+        """Open (creating if needed) the database in a state directory."""
+        return cls(Path(state_dir) / DB_NAME)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- schema -------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path}: database schema {version} is newer than this watcher "
+                f"({len(MIGRATIONS)}); upgrade watcher"
+            )
+        for target in range(version, len(MIGRATIONS)):
+            with self.atomic():
+                for statement in _split_sql(MIGRATIONS[target]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {target + 1}")
+
+    # -- transactions -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def atomic(self, *, rollback: bool = False) -> Iterator[None]:
+        """Run the block in one transaction (nested blocks join the outer one).
+
+        With `rollback=True` everything is undone at the end: `once --dry-run`.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("ROLLBACK" if rollback else "COMMIT")
+        finally:
+            self._depth = 0
+
+    # -- sources ------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState:
+        """The remembered state of a source (defaults if never polled)."""
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return SourceState(name=name)
+        return SourceState(
+            name=row["name"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            polls=row["polls"],
+            last_poll=_dt(row["last_poll"]),
+            last_success=_dt(row["last_success"]),
+            last_error=row["last_error"],
+            last_error_at=_dt(row["last_error_at"]),
+            failures=row["failures"],
+            failing_since=_dt(row["failing_since"]),
+            retry_after=_dt(row["retry_after"]),
+            items_seen=row["items_seen"],
+            alerts=row["alerts"],
+            stale_reported=bool(row["stale_reported"]),
+            next_poll=_dt(row["next_poll"]),
+            moved_to=row["moved_to"],
+        )
+
+    def all_source_states(self) -> dict[str, SourceState]:
+        """Every source the store has seen, by name."""
+        names = [r[0] for r in self.db.execute("SELECT name FROM sources ORDER BY name")]
+        return {name: self.source_state(name) for name in names}
+
+    def _ensure_source(self, name: str, url: str) -> None:
+        self.db.execute(
+            "INSERT INTO sources (name, url) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET url = excluded.url",
+            (name, url),
+        )
+
+    def record_success(
+        self,
+        name: str,
+        url: str,
+        now: datetime,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        new_items: int = 0,
+        moved_to: str | None = None,
+    ) -> None:
+        """A poll that fetched (or got 304): clears the failure streak."""
+        with self.atomic():
+            self._ensure_source(name, url)
+            self.db.execute(
+                "UPDATE sources SET etag = ?, last_modified = ?, polls = polls + 1, "
+                "last_poll = ?, last_success = ?, failures = 0, failing_since = NULL, "
+                "retry_after = NULL, items_seen = items_seen + ?, "
+                "moved_to = COALESCE(?, moved_to) WHERE name = ?",
+                (etag, last_modified, _ts(now), _ts(now), new_items, moved_to, name),
+            )
+
+    def record_failure(
+        self, name: str, url: str, now: datetime, error: str, retry_after: datetime | None
+    ) -> None:
+        """A failed poll: the error a person reads, and when to try again at the earliest."""
+        with self.atomic():
+            self._ensure_source(name, url)
+            self.db.execute(
+                "UPDATE sources SET polls = polls + 1, last_poll = ?, last_error = ?, "
+                "last_error_at = ?, failures = failures + 1, "
+                "failing_since = COALESCE(failing_since, ?), retry_after = ? WHERE name = ?",
+                (_ts(now), error, _ts(now), _ts(now), _ts(retry_after), name),
+            )
+
+    def set_stale_reported(self, name: str, reported: bool) -> None:
+        """Remember that the admin channel was told this source is failing."""
+        self.db.execute(
+            "UPDATE sources SET stale_reported = ? WHERE name = ?", (int(reported), name)
+        )
+
+    def set_next_poll(self, name: str, when: datetime | None) -> None:
+        """When the daemon plans to poll this source next (shown by `status`)."""
+        self.db.execute("UPDATE sources SET next_poll = ? WHERE name = ?", (_ts(when), name))
+
+    # -- items and stories --------------------------------------------------
+
+    def known_items(self, source: str, keys: Iterable[str]) -> dict[str, KnownItem]:
+        """The stored items of `source` among `keys`."""
+        found: dict[str, KnownItem] = {}
+        key_list = list(keys)
+        for start in range(0, len(key_list), 500):
+            chunk = key_list[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT id, key, content_hash, story_id FROM items "
+                f"WHERE source = ? AND key IN ({marks})",
+                (source, *chunk),
+            )
+            for row in rows:
+                found[row["key"]] = KnownItem(row["id"], row["content_hash"], row["story_id"])
+        return found
+
+    def has_items(self, source: str) -> bool:
+        """Whether any item of this source was ever recorded (not a first poll)."""
+        row = self.db.execute("SELECT 1 FROM items WHERE source = ? LIMIT 1", (source,))
+        return row.fetchone() is not None
+
+    def story_by_canonical(self, canonical: str) -> int | None:
+        """The story an item with this canonical link already belongs to."""
+        row = self.db.execute(
+            "SELECT id FROM stories WHERE canonical = ? ORDER BY id LIMIT 1", (canonical,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def new_story(self, canonical: str | None, title: str, now: datetime) -> int:
+        """Create a story and return its id."""
+        cur = self.db.execute(
+            "INSERT INTO stories (canonical, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+            (canonical, title, _ts(now), _ts(now)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def save_item(
+        self,
+        *,
+        known: KnownItem | None,
+        source: str,
+        key: str,
+        guid: str | None,
+        link: str | None,
+        canonical: str | None,
+        title: str,
+        text: str,
+        published: datetime | None,
+        content_hash: str,
+        story_id: int,
+        now: datetime,
+    ) -> int:
+        """Insert or update an item; returns its id."""
+        if known is not None:
+            self.db.execute(
+                "UPDATE items SET guid = ?, link = ?, canonical = ?, title = ?, text = ?, "
+                "published = ?, content_hash = ?, story_id = ?, last_seen = ? WHERE id = ?",
+                (guid, link, canonical, title, text, _ts(published), content_hash, story_id,
+                 _ts(now), known.id),
+            )  # fmt: skip
+            return known.id
+        cur = self.db.execute(
+            "INSERT INTO items (source, key, guid, link, canonical, title, text, published, "
+            "content_hash, story_id, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (source, key, guid, link, canonical, title, text, _ts(published), content_hash,
+             story_id, _ts(now), _ts(now)),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def story_sources(self, story_id: int) -> list[str]:
+        """Every source that carried a story, in order of first sight."""
+        rows = self.db.execute(
+            "SELECT source FROM items WHERE story_id = ? GROUP BY source ORDER BY MIN(first_seen)",
+            (story_id,),
+        )
+        return [r[0] for r in rows]
+
+    def story_alerts(self, story_id: int) -> dict[str, bool]:
+        """Watchlists a story was already alerted for → whether only as possible."""
+        rows = self.db.execute(
+            "SELECT watchlist, possible FROM story_alerts WHERE story_id = ?", (story_id,)
+        )
+        return {r["watchlist"]: bool(r["possible"]) for r in rows}
+
+    # -- alerts and outbox --------------------------------------------------
+
+    def add_alert(self, *, story_id: int, item_id: int, alert: Alert, now: datetime) -> int:
+        """Record an alert and mark its story alerted for each matched watchlist."""
+        cur = self.db.execute(
+            "INSERT INTO alerts (story_id, item_id, source, title, link, published, created, "
+            "matches, possible) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (story_id, item_id, alert.source, alert.title, alert.link, _ts(alert.published),
+             _ts(now), _matches_to_json(alert.matches), int(alert.possible)),
+        )  # fmt: skip
+        alert_id = int(cur.lastrowid or 0)
+        for match in alert.matches:
+            self.db.execute(
+                "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(story_id, watchlist) DO UPDATE SET "
+                "possible = excluded.possible, alert_id = excluded.alert_id, at = excluded.at",
+                (story_id, match.watchlist, int(match.possible), alert_id, _ts(now)),
+            )
+        self.db.execute("UPDATE sources SET alerts = alerts + 1 WHERE name = ?", (alert.source,))
+        return alert_id
+
+    def enqueue(
+        self,
+        *,
+        channel: str,
+        now: datetime,
+        due: datetime,
+        alert_id: int | None = None,
+        watchlists: Sequence[str] = (),
+        notice_title: str | None = None,
+        notice_body: str | None = None,
+    ) -> int:
+        """Put one delivery in the outbox; nothing is sent before this row exists."""
+        cur = self.db.execute(
+            "INSERT INTO outbox (alert_id, channel, watchlists, notice_title, notice_body, "
+            "state, due, next_attempt, created) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) "
+            "ON CONFLICT(alert_id, channel) DO NOTHING",
+            (alert_id, channel, json.dumps(list(watchlists), ensure_ascii=False), notice_title,
+             notice_body, _ts(due), _ts(due), _ts(now)),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def digest_held_until(self, channel: str) -> datetime | None:
+        """When the digest a channel is gathering goes out, if it holds anything."""
+        row = self.db.execute(
+            "SELECT MIN(due) FROM outbox WHERE channel = ? AND state = 'pending' "
+            "AND alert_id IS NOT NULL AND due > created",
+            (channel,),
+        ).fetchone()
+        return _dt(row[0]) if row and row[0] is not None else None
+
+    def due_deliveries(self, now: datetime, *, skip_backoff: bool = False) -> list[Delivery]:
+        """Pending deliveries whose time has come, oldest first.
+
+        `skip_backoff` ignores retry delays (not digest times): `watcher once`,
+        run by hand or from cron, retries everything that is pending now.
+        """
+        column = "due" if skip_backoff else "next_attempt"
+        rows = self.db.execute(
+            f"SELECT * FROM outbox WHERE state = 'pending' AND {column} <= ? ORDER BY created, id",
+            (_ts(now),),
+        )
+        return [self._delivery(r) for r in rows]
+
+    def pending_deliveries(self, channel: str) -> list[Delivery]:
+        """Every pending delivery of a channel (for digests), oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM outbox WHERE state = 'pending' AND channel = ? ORDER BY created, id",
+            (channel,),
+        )
+        return [self._delivery(r) for r in rows]
+
+    @staticmethod
+    def _delivery(row: sqlite3.Row) -> Delivery:
+        return Delivery(
+            id=row["id"],
+            channel=row["channel"],
+            alert_id=row["alert_id"],
+            watchlists=tuple(json.loads(row["watchlists"] or "[]")),
+            attempts=row["attempts"],
+            created=_dt(row["created"]) or datetime.now(UTC),
+            due=_dt(row["due"]) or datetime.now(UTC),
+            notice_title=row["notice_title"],
+            notice_body=row["notice_body"],
+        )
+
+    def mark_sending(self, ids: Sequence[int]) -> None:
+        """Claim deliveries before sending: a crash leaves them `sending`, see recover()."""
+        with self.atomic():
+            self.db.executemany(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
+                [(i,) for i in ids],
+            )
+
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        """Deliveries that the channel accepted."""
+        with self.atomic():
+            self.db.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+                [(_ts(now), i) for i in ids],
+            )
+
+    def mark_retry(self, ids: Sequence[int], next_attempt: datetime, error: str) -> None:
+        """Deliveries that failed and will be tried again at `next_attempt`."""
+        with self.atomic():
+            self.db.executemany(
+                "UPDATE outbox SET state = 'pending', next_attempt = ?, last_error = ? "
+                "WHERE id = ?",
+                [(_ts(next_attempt), error, i) for i in ids],
+            )
+
+    def mark_failed(self, ids: Sequence[int], error: str) -> None:
+        """Deliveries given up on after `give_up`."""
+        with self.atomic():
+            self.db.executemany(
+                "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ?",
+                [(error, i) for i in ids],
+            )
+
+    def recover(self) -> int:
+        """Put deliveries left `sending` by a crash back to pending; returns how many.
+
+        Such a message may or may not have reached the channel: re-sending it is
+        the one duplicate SPEC §7 allows, losing it is not allowed.
+        """
+        cur = self.db.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+        return cur.rowcount
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Number of outbox rows per state."""
+        rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
+    def outbox_by_channel(self) -> dict[tuple[str, str], int]:
+        """(channel, state) → rows, for `status`."""
+        rows = self.db.execute("SELECT channel, state, COUNT(*) FROM outbox GROUP BY 1, 2")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def failed_deliveries(self) -> list[tuple[int, str, str | None]]:
+        """(id, channel, last error) of every delivery given up on."""
+        rows = self.db.execute(
+            "SELECT id, channel, last_error FROM outbox WHERE state = 'failed' ORDER BY id"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def get_alert(self, alert_id: int) -> StoredAlert | None:
+        """A recorded alert, with "also reported by" as known now."""
+        row = self.db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return self._stored_alert(row) if row else None
+
+    def _stored_alert(self, row: sqlite3.Row) -> StoredAlert:
+        others: tuple[str, ...] = ()
+        if row["story_id"] is not None:
+            others = tuple(s for s in self.story_sources(row["story_id"]) if s != row["source"])
+        alert = Alert(
+            title=row["title"],
+            link=row["link"],
+            source=row["source"],
+            matches=_matches_from_json(row["matches"]),
+            published=_dt(row["published"]),
+            also_reported_by=others,
+        )
+        return StoredAlert(
+            id=row["id"],
+            story_id=row["story_id"],
+            alert=alert,
+            created=_dt(row["created"]) or datetime.now(UTC),
+        )
+
+    def alerts_since(self, since: datetime | None) -> list[StoredAlert]:
+        """Recorded alerts, oldest first, optionally only those created since a time."""
+        rows = self.db.execute(
+            "SELECT * FROM alerts WHERE created >= ? ORDER BY created, id",
+            (_ts(since) if since else 0.0,),
+        )
+        return [self._stored_alert(r) for r in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

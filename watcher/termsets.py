@@ -1,0 +1,82 @@
+"""The product's curated term sets (SPEC §5): a watchlist term `@name` stands for a list.
+
+Staff write `near = ["@arrest"]` instead of keeping their own list of the ways English
+and Khmer news report an arrest. The README lists every set; `watcher check` rejects an
+unknown one (`is_termset`, `expand_terms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # Arrest, detention, custody, charges, conviction and sentencing.
+        "arrest": (
+            "arrest*",
+            "detain*",
+            "detention",
+            "custody",
+            "charged",
+            "indicted",
+            "convicted",
+            "sentenced",
+            "jailed",
+            "imprisoned",
+            "summoned",
+            "pretrial detention",
+            "provisional detention",
+            "ចាប់ខ្លួន",
+            "ឃាត់ខ្លួន",
+            "ឃុំខ្លួន",
+            "ចោទប្រកាន់",
+            "ផ្ដន្ទាទោស",
+            "កាត់ទោស",
+            "ជាប់ពន្ធនាគារ",
+            "ដាក់ពន្ធនាគារ",
+            "កោះហៅ",
+        ),
+        # New legal instruments that restrict rights.
+        "decree": (
+            "sub-decree",
+            "sub decree",
+            "prakas",
+            "royal decree",
+            "directive",
+            "អនុក្រឹត្យ",
+            "ប្រកាស",
+            "ព្រះរាជក្រឹត្យ",
+            "សេចក្តីណែនាំ",
+        ),
+        # Bodies set up to monitor speech and the internet.
+        "monitoring": (
+            "working group",
+            "committee",
+            "task force",
+            "national internet gateway",
+            "ក្រុមការងារ",
+            "គណៈកម្មការ",
+            "ច្រកចេញចូលអ៊ីនធឺណិតជាតិ",
+        ),
+    }
+)
+
+
+def is_termset(term: str) -> bool:
+    """True when a configured term names a term set (`@arrest`)."""
+    return term.startswith("@")
+
+
+def expand_terms(terms: Iterable[str]) -> tuple[str, ...]:
+    """Replace every `@set` term by its words; raise KeyError naming an unknown set."""
+    out: list[str] = []
+    for term in terms:
+        if is_termset(term):
+            name = term[1:].strip().lower()
+            if name not in TERMSETS:
+                raise KeyError(f"unknown term set {term!r}; known: {', '.join(sorted(TERMSETS))}")
+            out.extend(TERMSETS[name])
+        else:
+            out.append(term)
+    return tuple(out)

@@ -152,9 +152,14 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
         # Run by hand or from cron, `once` retries every pending send now.
         deliverer = Deliverer(config, store, utcnow, skip_backoff=True)
         delivered = await deliverer.deliver_due()
-        alerts = sum(len(r.alerts) for r in reports)
+        alerts = [a for r in reports for _, a in r.alerts]
+        possible = sum(1 for a in alerts if a.possible)
         errors = sum(1 for r in reports if r.status == "error")
-        print(f"Polled {len(reports)} sources: {alerts} new alerts, {errors} source errors.")
+        print(
+            f"Polled {len(reports)} sources: {len(alerts)} new alerts"
+            + (f" ({possible} only possible matches)" if possible else "")
+            + f", {errors} source errors."
+        )
         _print_poll(reports)
         counts = store.outbox_counts()
         print(

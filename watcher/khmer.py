@@ -116,7 +116,8 @@ def _defect_pattern() -> re.Pattern[str]:
     alternatives.append(f"{COENG}[{_BASES}]\u17cc")
     # coeng-ro is written last among subscripts (khnormal: "coeng ro second")
     alternatives.append(f"{COENG_RO}{COENG}")
-    return re.compile("|".join(alternatives))
+    # The leading lookahead lets the scan skip every non-mark position cheaply.
+    return re.compile(f"(?=[{_MARKS}])(?:" + "|".join(alternatives) + ")")
 
 
 _DEFECT = _defect_pattern()

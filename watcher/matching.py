@@ -44,7 +44,7 @@ SNIPPET_CHARS: Final = 200
 # the name matches with or without it. Single letters carry no meaning for any term.
 _INITIAL = re.compile(r"(?<![^ ])[a-z](?: |$)")
 _INITIAL_TOKEN = re.compile(r"[a-z]")
-_KHMER_GAP = re.compile("(?<=[\u1780-\u17ff]) (?=[\u1780-\u17ff])")
+_KHMER_GAP = re.compile(" (?<=[\u1780-\u17ff] )(?=[\u1780-\u17ff])")
 
 # Transliteration skeleton for fuzzy names: "Chhim Sithar", "Chim Sithar" and "Chhim
 # Sitha" all read "cim sita"; "Kem Sohka" and "Kem Sokha" both "kem soka". h is dropped
@@ -276,6 +276,7 @@ class _Item:
         self.original = original
         self.text = match_normalise(original)
         self._aligned: Aligned | None = None
+        self._partial: Aligned | None = None
         self._skeleton: str | None = None
         self._word_starts: list[int] | None = None
 
@@ -294,6 +295,17 @@ class _Item:
                 )
             self._aligned = aligned
         return self._aligned
+
+    def aligned_until(self, end: int) -> Aligned:
+        """Alignment covering at least the first `end` normalised characters."""
+        if self._aligned is not None:
+            return self._aligned
+        if end >= len(self.text) // 2:
+            return self.aligned
+        partial = self._partial
+        if partial is None or len(partial.offsets) <= end:
+            partial = self._partial = align(self.original, drop=_INITIAL_TOKEN, stop=end + 1)
+        return partial
 
     @property
     def skeleton(self) -> str:
@@ -325,6 +337,7 @@ class Matcher:
         self._fuzzy = _Automaton()
         self._skipped: dict[int, list[str]] = {}
         self._person_tokens: list[dict[int, tuple[str, ...]]] = []
+        self._anchors: dict[tuple[str, int], dict[str, list[tuple[_Role, str]]]] = {}
         for wi, wl in enumerate(self.watchlists):
             for term in expand_terms(wl.any):
                 self._add_term(term, _Role(wi, ANY, term))
@@ -392,12 +405,25 @@ class Matcher:
                 if fuzzy and not khmer and len(order) >= 2:
                     skel = tuple(skeleton(p) for p in order)
                     self._fuzzy.add(" ".join(skel), "exact", "", role)
-                    for k, token in enumerate(skel):
-                        if len(token) >= _FUZZY_MIN_ANCHOR:
-                            anchor = _Role(wi, ANCHOR, person.name, pi, skel, k)
-                            self._fuzzy.add(token, "exact", "", anchor)
+                    if len(skel) == 2:
+                        self._add_anchor(skel[0], +1, skel[1], role)
+                        self._add_anchor(skel[1], -1, skel[0], role)
             all_parts.extend(parts)
         return tuple(dict.fromkeys(all_parts))
+
+    def _add_anchor(self, anchor: str, side: int, other: str, role: _Role) -> None:
+        """Index a two-part fuzzy name by one exact part and the other's 1-deletions.
+
+        Finding "kem" then looks up the next word's deletion variants in a dict, so a
+        family name shared by hundreds of listed people costs one lookup, not hundreds
+        of comparisons (SymSpell's symmetric-deletion idea).
+        """
+        if len(anchor) < _FUZZY_MIN_ANCHOR or len(other) < _FUZZY_MIN_TOKEN:
+            return  # a short part must match exactly: the full-name pattern does that
+        self._fuzzy.add(anchor, "exact", "", _Role(-1, ANCHOR, anchor))
+        index = self._anchors.setdefault((anchor, side), {})
+        for variant in _deletions(other):
+            index.setdefault(variant, []).append((role, other))
 
     # --- scanning -----------------------------------------------------------------
 
@@ -459,50 +485,41 @@ class Matcher:
                 continue
             for group in self._fuzzy.groups[idx]:
                 for role in group.roles:
-                    span = self._fuzzy_span(skel, start, end, role)
-                    if span is None:
+                    if role.slot != ANCHOR:
+                        hits.append(self._fuzzy_hit(item, start, end, role))
                         continue
-                    first = skel.count(" ", 0, span[0])
-                    words = skel.count(" ", span[0], span[1]) + 1
-                    t_start = item.word_start(first)
-                    t_end = item.text.find(" ", item.word_start(first + words - 1))
-                    t_end = len(item.text) if t_end < 0 else t_end
-                    person_role = _Role(role.watchlist, PERSON, role.label, role.person)
-                    hits.append(Hit(t_start, t_end, person_role, fuzzy=True))
+                    for side in (+1, -1):
+                        index = self._anchors.get((role.label, side))
+                        if index is None:
+                            continue
+                        span = _neighbour(skel, start, end, side)
+                        if span is None:
+                            continue
+                        word = skel[span[0] : span[1]]
+                        seen: set[tuple[int, int]] = set()
+                        for variant in _deletions(word):
+                            for person_role, want in index.get(variant, ()):
+                                key = (person_role.watchlist, person_role.person)
+                                if key in seen or want == word:
+                                    continue
+                                # one edit: misspelling, transposition (SPEC §5)
+                                if DamerauLevenshtein.distance(want, word, score_cutoff=1) > 1:
+                                    continue
+                                seen.add(key)
+                                lo, hi = (start, span[1]) if side > 0 else (span[0], end)
+                                hits.append(self._fuzzy_hit(item, lo, hi, person_role))
         return hits
 
     @staticmethod
-    def _fuzzy_span(skel: str, start: int, end: int, role: _Role) -> tuple[int, int] | None:
-        """For a full skeleton hit, the hit; for an anchor token, check its neighbours.
-
-        The anchor matched one name token exactly; each other token must stand next to
-        it within one edit (a one-letter misspelling or transposition, SPEC §5), and a
-        short token must match exactly, so "Chhim Sokha" never passes for "Chhim Sithar".
-        """
-        if role.slot != ANCHOR:
-            return (start, end)
-        words_before = skel[:start].split(" ")[:-1] if start else []
-        words_after = skel[end:].split(" ", len(role.tokens))[1:] if end < len(skel) else []
-        k = role.anchor
-        before = role.tokens[:k]
-        after = role.tokens[k + 1 :]
-        if len(words_before) < len(before) or len(words_after) < len(after):
-            return None
-        got = words_before[len(words_before) - len(before) :] + words_after[: len(after)]
-        edits = 0
-        for want, have in zip((*before, *after), got, strict=True):
-            if want == have:
-                continue
-            if len(want) < _FUZZY_MIN_TOKEN:
-                return None
-            edits += DamerauLevenshtein.distance(want, have, score_cutoff=1)
-            if edits > 1:
-                return None
-        if edits == 0:
-            return None  # the full-skeleton pattern already reports this hit
-        span_start = start - sum(len(w) + 1 for w in before)
-        span_end = end + sum(len(w) + 1 for w in after)
-        return (span_start, span_end)
+    def _fuzzy_hit(item: _Item, start: int, end: int, role: _Role) -> Hit:
+        """Map a hit in the skeleton (same word count as the text) back to the text."""
+        skel = item.skeleton
+        first = skel.count(" ", 0, start)
+        words = skel.count(" ", start, end) + 1
+        t_start = item.word_start(first)
+        t_end = item.text.find(" ", item.word_start(first + words - 1))
+        t_end = len(item.text) if t_end < 0 else t_end
+        return Hit(t_start, t_end, role, fuzzy=True)
 
     # --- deciding -----------------------------------------------------------------
 
@@ -762,7 +779,7 @@ class Matcher:
             severity=wl.severity,
             terms=terms,
             people=names,
-            snippet=snippet(item.aligned, first.start, first.end),
+            snippet=snippet(item.aligned_until(first.end), first.start, first.end),
             possible=possible,
         )
 
@@ -793,8 +810,26 @@ def snippet(aligned: Aligned, start: int, end: int, width: int = SNIPPET_CHARS) 
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(original) else "")
 
 
+def _deletions(word: str) -> set[str]:
+    """The word and every form of it with one letter deleted."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+def _neighbour(text: str, start: int, end: int, side: int) -> tuple[int, int] | None:
+    """Span of the word right after [start, end) (side +1) or right before (side -1)."""
+    if side > 0:
+        if end + 1 >= len(text) or text[end] != " ":
+            return None
+        stop = text.find(" ", end + 1)
+        return (end + 1, len(text) if stop < 0 else stop)
+    if start < 2 or text[start - 1] != " ":
+        return None
+    begin = text.rfind(" ", 0, start - 1) + 1
+    return (begin, start - 1)
+
+
 def _is_quoted_source(item: _Item, hit: Hit) -> bool:
-    """"…, said Am Sam Ath." / "…, said Am Sam Ath, director of…": the person is only
+    """ "…, said Am Sam Ath." / "…, said Am Sam Ath, director of…": the person is only
     the source of the sentence (SPEC §5). "Police said Kem Sokha was arrested" is not."""
     if not _QUOTED_BEFORE.search(item.text, max(0, hit.start - 40), hit.start):
         return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
@@ -56,7 +57,8 @@ def _build_table() -> dict[int, str | None]:
 
 _TABLE = _build_table()
 _SPACES = re.compile(r" {2,}")
-_KHMER_GAP = re.compile(f"(?<=[{KHMER_RANGE}]) (?=[{KHMER_RANGE}])")
+# Starts with the space so that the regex engine can skip to spaces quickly.
+_KHMER_GAP = re.compile(f" (?<=[{KHMER_RANGE}] )(?=[{KHMER_RANGE}])")
 
 
 def normalise(text: str) -> str:
@@ -222,11 +224,13 @@ class Aligned:
         return bisect_right(self.sentences, i)
 
 
-def align(original: str, drop: re.Pattern[str] | None = None) -> Aligned:
+def align(original: str, drop: re.Pattern[str] | None = None, stop: int | None = None) -> Aligned:
     """Normalise `original` token by token, keeping offsets and sentence starts.
 
     `drop` (optional) names whole normalised tokens to leave out, as the matcher does
-    with middle initials. Produces the same text as the fast path; if it ever did not
+    with middle initials. `stop` ends the work once that many normalised characters
+    are aligned (a snippet near the start needs no more). Produces the same text as the
+    fast path; if it ever did not
     (an exotic character whose NFC spans a separator), offsets are spread evenly so
     that snippets stay close.
     """
@@ -240,10 +244,11 @@ def align(original: str, drop: re.Pattern[str] | None = None) -> Aligned:
     for raw in _iter_tokens(original):
         start, token = raw
         gap = original[last_end:start]
-        if pieces and _ends_sentence(gap, prev_token):
+        if pieces and gap != " " and _ends_sentence(gap, prev_token):
             pending_break = True
         last_end = start + len(token)
-        norm = _normalise_token(token)
+        # ASCII tokens (most of English text) only need lower-casing.
+        norm = token.lower() if token.isascii() else _normalise_token(token)
         if not norm or (drop is not None and drop.fullmatch(norm)):
             if norm:
                 prev_token = norm
@@ -265,6 +270,8 @@ def align(original: str, drop: re.Pattern[str] | None = None) -> Aligned:
             offsets.extend(start + int(k * scale) for k in range(len(norm)))
         length += len(norm)
         prev_token = norm
+        if stop is not None and length > stop:
+            break
     return Aligned(original, "".join(pieces), tuple(offsets), tuple(sentences))
 
 
@@ -285,9 +292,10 @@ def _separator_class() -> str:
 _TOKEN_RUN = re.compile(f"[^{_separator_class()}]+")
 
 
-def _iter_tokens(original: str) -> list[tuple[int, str]]:
+def _iter_tokens(original: str) -> Iterator[tuple[int, str]]:
     """Runs of characters that normalisation keeps together (between separators)."""
-    return [(m.start(), m.group(0)) for m in _TOKEN_RUN.finditer(original)]
+    for m in _TOKEN_RUN.finditer(original):
+        yield m.start(), m.group(0)
 
 
 def _normalise_token(token: str) -> str:

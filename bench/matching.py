@@ -33,8 +33,7 @@ ENGLISH = [
     "halt the sub-decree that will establish the National Internet Gateway.",
     "A ministry of Justice official dismissed claims by civil society organisations that "
     "the government had persecuted human rights defenders.",
-    "Ministry spokesman Chin Malin said enforcement of the law does not amount to "
-    "persecution.",
+    "Ministry spokesman Chin Malin said enforcement of the law does not amount to persecution.",
     "Sixty-seven civil society organisations renewed a call to stop attacks against "
     "political activists, journalists and dissenting voices.",
     "The garment workers' union said its members were followed by plainclothes police "
@@ -53,10 +52,52 @@ KHMER = [
     "មន្ត្រីក្រសួងយុត្តិធម៌បានច្រានចោលការចោទប្រកាន់របស់អង្គការសង្គមស៊ីវិល។",
     "ប៉ូលិសបានឃាត់ខ្លួនសកម្មជនដីធ្លីពីរនាក់កាលពីថ្ងៃអង្គារ។",
 ]
-FAMILY = ["Chhim", "Kem", "Sam", "Chak", "Am", "Seng", "Hun", "Sok", "Chan", "Meas", "Keo",
-          "Ouk", "Long", "Touch", "Prak", "Nuon", "Mam", "Heng", "Vorn", "Yim", "Pen", "Ly"]
-SYLLABLES = ["so", "kha", "thar", "phea", "rith", "vanna", "dara", "sitha", "mony", "vuth",
-             "nary", "chea", "pov", "ratha", "sopheap", "kun", "theary", "leak", "bopha", "ny"]
+FAMILY = [
+    "Chhim",
+    "Kem",
+    "Sam",
+    "Chak",
+    "Am",
+    "Seng",
+    "Hun",
+    "Sok",
+    "Chan",
+    "Meas",
+    "Keo",
+    "Ouk",
+    "Long",
+    "Touch",
+    "Prak",
+    "Nuon",
+    "Mam",
+    "Heng",
+    "Vorn",
+    "Yim",
+    "Pen",
+    "Ly",
+]
+SYLLABLES = [
+    "so",
+    "kha",
+    "thar",
+    "phea",
+    "rith",
+    "vanna",
+    "dara",
+    "sitha",
+    "mony",
+    "vuth",
+    "nary",
+    "chea",
+    "pov",
+    "ratha",
+    "sopheap",
+    "kun",
+    "theary",
+    "leak",
+    "bopha",
+    "ny",
+]
 KH_FAMILY = ["ឈឹម", "កឹម", "សម", "ចក់", "អំ", "សេង", "ហ៊ុន", "សុខ", "ចាន់", "មាស"]
 KH_GIVEN = ["ស៊ីថា", "សុខា", "រង្ស៊ី", "សុភាព", "វណ្ណា", "ដារា", "មុនី", "វុធ", "នារី", "បុប្ផា"]
 
@@ -90,12 +131,26 @@ def make_items(count: int, people: tuple[Person, ...], rng: random.Random) -> li
 def watchlists(people: tuple[Person, ...]) -> list[Watchlist]:
     """The example config's watchlists (SPEC §4), with `people` as the people list."""
     return [
-        Watchlist("Sub-decrees", Severity.HIGH, any=("sub-decree", "prakas", "អនុក្រឹត្យ"),
-                  none=("mine clearance",)),
-        Watchlist("Working groups", Severity.HIGH, any=("working group", "ក្រុមការងារ"),
-                  all=(("ministr*", "ក្រសួង"),)),
-        Watchlist("Arrests of named defenders", Severity.URGENT, people=people,
-                  near=("@arrest",), within=30, fuzzy=True),
+        Watchlist(
+            "Sub-decrees",
+            Severity.HIGH,
+            any=("sub-decree", "prakas", "អនុក្រឹត្យ"),
+            none=("mine clearance",),
+        ),
+        Watchlist(
+            "Working groups",
+            Severity.HIGH,
+            any=("working group", "ក្រុមការងារ"),
+            all=(("ministr*", "ក្រសួង"),),
+        ),
+        Watchlist(
+            "Arrests of named defenders",
+            Severity.URGENT,
+            people=people,
+            near=("@arrest",),
+            within=30,
+            fuzzy=True,
+        ),
     ]
 
 
@@ -111,8 +166,10 @@ def run(n_people: int, items: list[str], runs: int, rng: random.Random) -> dict[
     tracemalloc.stop()
     # items naming listed people of this run
     local = random.Random(1)
-    texts = [t + (f" Police arrested {local.choice(people).name}." if i % 20 == 0 else "")
-             for i, t in enumerate(items)]
+    texts = [
+        t + (f" Police arrested {local.choice(people).name}." if i % 20 == 0 else "")
+        for i, t in enumerate(items)
+    ]
     size_mb = sum(len(t.encode()) for t in texts) / 1e6
     rates = []
     alerts = 0
@@ -143,13 +200,16 @@ def main() -> None:
     items = make_items(args.items, make_people(50, rng), rng)
     avg_kb = sum(len(t.encode()) for t in items) / len(items) / 1e3
     print(f"{args.items} items, {avg_kb:.1f} kB each on average, median of {args.runs} runs")
-    print(f"{'people':>7} {'items/s':>9} {'MB/s':>6} {'compile s':>9} {'compile MB':>10} {'alerts':>7}")
+    header = ("people", "items/s", "MB/s", "compile s", "compile MB", "alerts")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (7, 9, 6, 9, 10, 7), strict=True)))
     results = []
     for n in (10, 1_000, 10_000):
         r = run(n, items, args.runs, rng)
         results.append(r)
-        print(f"{n:>7} {r['items_s']:>9.0f} {r['mb_s']:>6.1f} {r['compile_s']:>9.2f}"
-              f" {r['compile_mb']:>10.1f} {r['alerts']:>7.0f}")
+        print(
+            f"{n:>7} {r['items_s']:>9.0f} {r['mb_s']:>6.1f} {r['compile_s']:>9.2f}"
+            f" {r['compile_mb']:>10.1f} {r['alerts']:>7.0f}"
+        )
     ratio = results[0]["items_s"] / results[-1]["items_s"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
     print(f"10-people rate / 10,000-people rate: {ratio:.2f}x; peak RSS {peak:.0f} MB")

@@ -168,3 +168,20 @@ def test_the_console_script_runs_as_a_module(rig: Rig) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
+
+
+def test_explain_shows_each_watchlist_verdict(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    page = DATA / "explain" / "article.html"
+    assert rig.run("explain", str(page)) == 0
+    out = capsys.readouterr().out
+    assert "Sub-decrees" in out
+    assert "veto" in out.lower()  # "mine clearance" vetoes it, and explain says so
+    assert rig.run("explain", str(page), "--source", "Nope") == 2
+
+
+def test_explain_a_feed_explains_every_entry(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    feed = rig.feeds.url_for("/english.xml")
+    assert rig.run("explain", feed) == 0
+    out = capsys.readouterr().out
+    assert out.count("=== ") == 4
+    assert "=== Government adopts sub-decree on National Internet Gateway" in out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -22,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from watcher import __version__
 from watcher.config import ConfigError, default_config_path, load_config
-from watcher.delivery import Deliverer, apprise_send, secrets_of
+from watcher.delivery import Deliverer, apprise_send, redact, secrets_of
 from watcher.fetch import Fetcher
+from watcher.health import check_stale
 from watcher.logs import redaction_filter, setup_logging
 from watcher.matching import Matcher
 from watcher.messages import channel_kind, render_alert, render_notice
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="show per watchlist what matched in one item, or why not"
     )
     explain.add_argument("target", metavar="URL-or-FILE")
+    explain.add_argument("--source", help="read the item as coming from this source")
     export = sub.add_parser("export", help="alerts with sources and matched terms, for reports")
     export.add_argument("--since", help="only alerts recorded on or after this date (YYYY-MM-DD)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
@@ -149,6 +152,9 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
             logging.getLogger("watcher").warning("event=recovered deliveries=%d", recovered)
         pipeline = Pipeline(config, store, fetcher)
         reports = await pipeline.poll_all()
+        # Source failures go to the admin channel only; queued before delivery so
+        # that this run sends them.
+        check_stale(config, store, utcnow())
         # Run by hand or from cron, `once` retries every pending send now.
         deliverer = Deliverer(config, store, utcnow, skip_backoff=True)
         delivered = await deliverer.deliver_due()
@@ -230,15 +236,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"failed {counts.get('failed', 0)}, sent {counts.get('sent', 0)}"
         )
         by_channel = store.outbox_by_channel()
+        # Errors are stored redacted; redact again in case a secret changed since.
+        secrets = {s for c in config.channels for s in secrets_of(c)}
+        stuck = {row[0]: row for row in store.pending_by_channel()}
         for channel in sorted({c for c, _ in by_channel}):
             pending = by_channel.get((channel, "pending"), 0) + by_channel.get(
                 (channel, "sending"), 0
             )
             failed = by_channel.get((channel, "failed"), 0)
-            if pending or failed:
-                print(f"  {channel}: pending {pending}, failed {failed}")
+            if not (pending or failed):
+                continue
+            line = f"  {channel}: pending {pending}, failed {failed}"
+            if channel in stuck:
+                _name, _count, oldest, next_try, error = stuck[channel]
+                line += f", oldest since {_when(oldest, tz)}, next try {_when(next_try, tz)}"
+                if error:
+                    line += f"\n      last error: {redact(error, secrets)}"
+            if config.channel(channel) is None:
+                line += "\n      (no such channel in the config: these are kept, not sent)"
+            print(line)
         for _id, channel, error in store.failed_deliveries()[-5:]:
-            print(f"  failed to {channel}: {error}")
+            print(f"  failed to {channel}: {redact(error or 'unknown error', secrets)}")
         return EXIT_OK
     finally:
         store.close()
@@ -260,11 +278,17 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
         f"This is a test from watcher to channel {channel.name}, sent {when}.",
         channel_kind(channel.url),
     )
-    ok, reason = apprise_send(channel, rendered)
-    if ok:
+    outcome = apprise_send(channel, rendered)
+    # Per service: one channel URL may hold several Apprise services.
+    for service in outcome.services:
+        if service.delivered:
+            print(f"  {service.service}: delivered")
+        else:
+            print(f"  {service.service}: NOT delivered: {service.reason}")
+    if outcome.delivered:
         print(f"{channel.name}: delivered")
         return EXIT_OK
-    print(f"{channel.name}: NOT delivered: {reason}")
+    print(f"{channel.name}: NOT delivered: {outcome.reason}")
     return EXIT_FAIL
 
 
@@ -282,11 +306,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAIL
-    matcher = Matcher(config.watchlists)
+    if args.source is not None and config.source(args.source) is None:
+        print(f"--source: no source named {args.source!r}", file=sys.stderr)
+        return EXIT_USAGE
+    watchlists = config.watchlists
+    if args.source is None:
+        # Without a source, read the item as every watchlist would from any source.
+        watchlists = tuple(dataclasses.replace(w, sources=("*",)) for w in watchlists)
+    matcher = Matcher(watchlists)
     for label, text in texts:
         if len(texts) > 1:
             print(f"=== {label}")
-        print(matcher.explain(text, "*").render())
+        print(matcher.explain(text, args.source or "*").render())
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ from pydantic_core import PydanticCustomError
 
 from watcher.durations import parse_duration, parse_size
 from watcher.models import Channel, Config, Person, Settings, Severity, Source, Watchlist
+from watcher.termsets import TERMSETS
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -57,7 +58,7 @@ __all__ = [
 
 #: Term sets (`@arrest`) that `any`, `all`, `none` and `near` may name (SPEC §5). The
 #: matching module owns their words; this is only the list of names `check` accepts.
-KNOWN_TERM_SETS: frozenset[str] = frozenset({"arrest"})
+KNOWN_TERM_SETS: frozenset[str] = frozenset(TERMSETS)  # `@name` in any/all/none/near
 
 #: Where the config lives when neither `-c` nor `$WATCHER_CONFIG` says (SPEC §3).
 DEFAULT_CONFIG_PATH = Path("config/watcher.toml")

@@ -6,7 +6,13 @@ inflating it ourselves with an output limit: httpx 0.28 may decode a tiny gzip o
 brotli body into one enormous chunk before a read loop sees it, so counting
 decoded chunks does not protect memory. The deadline wraps the whole exchange,
 because httpx's read timeout is per chunk and a server dripping one byte a second
-would never trip it.
+would never trip it. It starts once the request holds its per-host and global
+slots, so a fulltext fetch queued behind others on the same host is not timed
+out for waiting its turn.
+
+Two kinds of fetch: `fetch` for the URLs staff put in the config (trusted; httpx
+follows redirects), and `fetch_untrusted` for links found inside feeds (fulltext),
+which follows redirects itself and checks every hop with `watcher.netguard`.
 """
 
 from __future__ import annotations
@@ -18,22 +24,21 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+import brotli
 import httpx
 
 from watcher.models import FetchResult
-
-try:  # brotli is optional: without it we simply do not advertise "br"
-    import brotli as _brotli  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _brotli = None
+from watcher.netguard import Refused, Target, check_url
 
 _ZLIB_TYPE = type(zlib.decompressobj())
 MAX_REDIRECTS = 5
 PER_HOST = 2
 GLOBAL_LIMIT = 32
 _CHUNK = 64 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+_PERMANENT = (301, 308)
 
 
 class TooLarge(Exception):
@@ -87,8 +92,8 @@ class _Decoder:
                 self.steps.append(zlib.decompressobj(zlib.MAX_WBITS | 16))
             elif enc == "deflate":
                 self.steps.append("deflate")
-            elif enc == "br" and _brotli is not None:
-                self.steps.append(_brotli.Decompressor())
+            elif enc == "br":
+                self.steps.append(brotli.Decompressor())
             elif enc in ("identity", ""):
                 continue
             else:
@@ -106,13 +111,19 @@ class _Decoder:
             if step.unconsumed_tail and len(out) > room:
                 raise TooLarge
             return out
-        # brotli cannot bound its output per call, so feed it in small slices.
-        out = bytearray()
-        for i in range(0, len(data), 1024):
-            out += step.process(data[i : i + 1024])  # type: ignore[attr-defined]
-            if len(out) > room:
-                raise TooLarge
-        return bytes(out)
+        # brotli >= 1.2 bounds its output per call (`output_buffer_limit`, the fix
+        # for CVE-2025-6176, a brotli bomb): a few hundred bytes of input can
+        # expand to gigabytes, so slicing the input alone does not bound memory.
+        assert isinstance(step, brotli.Decompressor)
+        out = step.process(data, output_buffer_limit=room + 1)
+        while len(out) <= room and not step.can_accept_more_data():
+            more = step.process(b"", output_buffer_limit=room + 1 - len(out))
+            if not more:
+                break
+            out += more
+        if len(out) > room:
+            raise TooLarge
+        return out
 
     def feed(self, data: bytes) -> None:
         for step in self.steps:
@@ -142,6 +153,7 @@ class Fetcher:
         proxy: str | None = None,
         global_limit: int = GLOBAL_LIMIT,
         per_host: int = PER_HOST,
+        exempt: frozenset[tuple[str, int]] = frozenset(),
     ) -> None:
         self.user_agent = user_agent
         self.timeout = timeout
@@ -151,27 +163,43 @@ class Fetcher:
         self._global = asyncio.Semaphore(global_limit)
         self._per_host_limit = per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        # (address, port) pairs netguard treats as public: for tests on 127.0.0.1 only.
+        self.exempt = exempt
+        self._untrusted: dict[str | None, httpx.AsyncClient] = {}
+
+    def proxy_for(self, proxy: str | None) -> str | None:
+        """The proxy a source uses: None = the global one, "" = a direct connection."""
+        return self.default_proxy if proxy is None else (proxy or None)
 
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
-        # None: the global proxy; "": a direct connection (a source may opt out).
-        key = self.default_proxy if proxy is None else (proxy or None)
+        key = self.proxy_for(proxy)
         client = self._clients.get(key)
         if client is None:
-            encodings = "gzip, deflate, br" if _brotli is not None else "gzip, deflate"
-            client = httpx.AsyncClient(
-                proxy=key,
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
-                timeout=httpx.Timeout(self.timeout),
-                headers={"User-Agent": self.user_agent, "Accept-Encoding": encodings},
-                limits=httpx.Limits(max_connections=GLOBAL_LIMIT, max_keepalive_connections=16),
-                trust_env=False,
-            )
-            self._clients[key] = client
+            client = self._clients[key] = self._new_client(key, keepalive=16)
         return client
 
-    def _host_gate(self, url: str) -> asyncio.Semaphore:
-        host = (urlsplit(url).hostname or "").lower()
+    def _untrusted_client(self, proxy: str | None) -> httpx.AsyncClient:
+        # Without keep-alive: it connects to checked addresses, and a pooled
+        # connection opened for one name (TLS SNI) must not carry another's request.
+        key = self.proxy_for(proxy)
+        client = self._untrusted.get(key)
+        if client is None:
+            client = self._untrusted[key] = self._new_client(key, keepalive=0)
+        return client
+
+    def _new_client(self, proxy: str | None, *, keepalive: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            proxy=proxy,  # http://, https://, socks5:// or socks5h:// (socksio)
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=httpx.Timeout(self.timeout),
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br"},
+            limits=httpx.Limits(max_connections=GLOBAL_LIMIT, max_keepalive_connections=keepalive),
+            trust_env=False,
+        )
+
+    def _host_gate(self, url_or_host: str) -> asyncio.Semaphore:
+        host = (urlsplit(url_or_host).hostname or url_or_host).lower()
         gate = self._hosts.get(host)
         if gate is None:
             gate = self._hosts[host] = asyncio.Semaphore(self._per_host_limit)
@@ -179,9 +207,10 @@ class Fetcher:
 
     async def aclose(self) -> None:
         """Close every client."""
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._untrusted.values()]:
             await client.aclose()
         self._clients.clear()
+        self._untrusted.clear()
 
     async def fetch(
         self,
@@ -205,36 +234,82 @@ class Fetcher:
         if conditional and conditional.last_modified:
             headers["If-Modified-Since"] = conditional.last_modified
         try:
-            async with self._global, self._host_gate(url), asyncio.timeout(self.timeout):
+            # Host slot first: a queue for one slow host must not hold global slots.
+            async with self._host_gate(url), self._global, asyncio.timeout(self.timeout):
                 return await self._exchange(url, headers, proxy, now)
-        except TimeoutError:
-            return FetchResult(
-                url, None, error=f"timed out after {self.timeout:g} s", fetched_at=now
-            )
-        except TooLarge:
-            return FetchResult(
-                url,
-                None,
-                error=f"response larger than {human_size(self.max_size)}",
-                fetched_at=now,
-            )
-        except httpx.TooManyRedirects:
-            return FetchResult(
-                url, None, error=f"more than {MAX_REDIRECTS} redirects", fetched_at=now
-            )
-        except httpx.InvalidURL as exc:
-            return FetchResult(url, None, error=f"invalid URL: {exc}", fetched_at=now)
-        except httpx.ConnectError as exc:
-            return FetchResult(url, None, error=f"cannot connect: {_reason(exc)}", fetched_at=now)
-        except (httpx.HTTPError, OSError, ValueError, zlib.error) as exc:
-            return FetchResult(url, None, error=_describe(exc), fetched_at=now)
+        except Exception as exc:  # every exception type is mapped in _failure
+            return _failure(url, exc, now, self.timeout, self.max_size)
+
+    async def fetch_untrusted(
+        self,
+        url: str,
+        *,
+        proxy: str | None = None,
+        allow_private: bool = False,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET a link found in a feed, checking every hop against `watcher.netguard`.
+
+        Redirects are followed here, at most MAX_REDIRECTS, each new address checked
+        before connecting. The deadline covers the whole chain. Never raises for
+        network trouble: a refusal comes back as an error ("refused: …").
+        """
+        now = datetime.now(UTC)
+        headers = {"Accept": accept} if accept else {}
+        proxied = self.proxy_for(proxy) is not None
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        current = url
+        try:
+            for _hop in range(MAX_REDIRECTS + 1):
+                async with self._host_gate(current), self._global:
+                    if deadline is None:
+                        deadline = loop.time() + self.timeout
+                    async with asyncio.timeout_at(deadline):
+                        target = await check_url(
+                            current,
+                            allow_private=allow_private,
+                            proxied=proxied,
+                            exempt=self.exempt,
+                        )
+                        result = await self._exchange(
+                            target.connect_url, headers, proxy, now, target=target, origin=url
+                        )
+                location = result.headers.get("location")
+                if result.status in _REDIRECTS and location:
+                    current = urljoin(current, location.strip())
+                    continue
+                return result
+            raise httpx.TooManyRedirects("too many redirects")
+        except Exception as exc:  # every exception type is mapped in _failure
+            return _failure(url, exc, now, self.timeout, self.max_size)
 
     async def _exchange(
-        self, url: str, headers: dict[str, str], proxy: str | None, now: datetime
+        self,
+        url: str,
+        headers: dict[str, str],
+        proxy: str | None,
+        now: datetime,
+        *,
+        target: Target | None = None,
+        origin: str | None = None,
     ) -> FetchResult:
-        client = self._client(proxy)
-        async with client.stream("GET", url, headers=headers) as response:
-            final_url = str(response.url)
+        if target is None:
+            client = self._client(proxy)
+            stream = client.stream("GET", url, headers=headers)
+        else:
+            assert isinstance(target, Target)
+            client = self._untrusted_client(proxy)
+            hop_headers = dict(headers)
+            extensions = {}
+            if target.address is not None:  # connecting to the checked address
+                hop_headers["Host"] = urlsplit(target.url).netloc.rsplit("@", 1)[-1]
+                extensions["sni_hostname"] = target.host
+            stream = client.stream(
+                "GET", url, headers=hop_headers, follow_redirects=False, extensions=extensions
+            )
+        async with stream as response:
+            final_url = str(response.url) if target is None else target.url
             flat = {k.lower(): v for k, v in response.headers.items()}
             common = {
                 "status": response.status_code,
@@ -244,9 +319,13 @@ class Fetcher:
                 "final_url": final_url,
                 "fetched_at": now,
                 "headers": flat,
+                "moved_to": _moved_to(response) if target is None else None,
             }
+            result_url = origin or url
+            if target is not None and response.status_code in _REDIRECTS:
+                return FetchResult(result_url, **common)  # type: ignore[arg-type]
             if response.status_code == 304:
-                return FetchResult(url, not_modified=True, **common)  # type: ignore[arg-type]
+                return FetchResult(result_url, not_modified=True, **common)  # type: ignore[arg-type]
             if response.status_code >= 400:
                 retry = None
                 message = f"HTTP {response.status_code}"
@@ -255,13 +334,52 @@ class Fetcher:
                     if retry is not None:
                         wait = max(0, int((retry - now).total_seconds()))
                         message += f", retrying after {wait} s"
-                return FetchResult(url, error=message, retry_after=retry, **common)  # type: ignore[arg-type]
+                return FetchResult(result_url, error=message, retry_after=retry, **common)  # type: ignore[arg-type]
             declared = response.headers.get("content-length")
             encoding = response.headers.get("content-encoding", "")
             if declared and declared.isdigit() and not encoding and int(declared) > self.max_size:
                 raise TooLarge
             body = await _read_capped(response.aiter_raw(_CHUNK), encoding, self.max_size)
-            return FetchResult(url, body=body, **common)  # type: ignore[arg-type]
+            return FetchResult(result_url, body=body, **common)  # type: ignore[arg-type]
+
+
+def _moved_to(response: httpx.Response) -> str | None:
+    """Where a chain of permanent redirects starting at the requested URL led.
+
+    Only a chain that *starts* permanent counts: a feed that moved for good
+    (301/308) should be updated in the config, while a temporary hop (302 to a
+    login page, a CDN's 307) says nothing about the configured URL.
+    """
+    chain = [*response.history, response]
+    moved = None
+    for i, hop in enumerate(chain[:-1]):
+        if hop.status_code not in _PERMANENT:
+            break
+        moved = str(chain[i + 1].url)
+    return moved
+
+
+def _failure(url: str, exc: Exception, now: datetime, timeout: float, max_size: int) -> FetchResult:
+    """The FetchResult for a fetch that raised; re-raises what is not a fetch failure."""
+    if isinstance(exc, TimeoutError):
+        error = f"timed out after {timeout:g} s"
+    elif isinstance(exc, TooLarge):
+        error = f"response larger than {human_size(max_size)}"
+    elif isinstance(exc, httpx.TooManyRedirects):
+        error = f"more than {MAX_REDIRECTS} redirects"
+    elif isinstance(exc, Refused):
+        error = str(exc)
+    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        error = f"invalid URL: {exc}"
+    elif isinstance(exc, httpx.ProxyError):
+        error = f"proxy failed: {_reason(exc)}"
+    elif isinstance(exc, httpx.ConnectError):
+        error = f"cannot connect: {_reason(exc)}"
+    elif isinstance(exc, httpx.HTTPError | OSError | ValueError | zlib.error | brotli.error):
+        error = _describe(exc)
+    else:
+        raise exc
+    return FetchResult(url, None, error=error, fetched_at=now)
 
 
 async def _read_capped(chunks: AsyncIterator[bytes], encoding: str, limit: int) -> bytes:

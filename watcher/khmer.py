@@ -134,6 +134,9 @@ _U_AS_SHIFTER = re.compile(
 )
 
 
+_U_BEFORE_UPPER = re.compile("\u17bb(?:[\u17b7-\u17ba\u17be\u17bf\u17dd]|\u17b6\u17c6|\u17d0)")
+
+
 def _sort_key_chars(syllable: str) -> str:
     """Return one syllable with its marks in canonical order (stable sort by category)."""
     keyed: list[tuple[int, int, str]] = []
@@ -183,7 +186,8 @@ def normalise_khmer(text: str) -> str:
         text = _SPLIT_OO.sub("\u17c4\\1", text)
     if "\u17bb" in text:
         text = _OE_U.sub("\u17bb\u17be", text)
-        text = _U_AS_SHIFTER.sub(_u_to_shifter, text)
+        if _U_BEFORE_UPPER.search(text):  # rare: gate the costlier full pattern
+            text = _U_AS_SHIFTER.sub(_u_to_shifter, text)
     # Coeng DA and coeng TA render identically; khnormal writes TA (e.g. ស្ដី / ស្តី).
     return text.replace("\u17d2\u178a", "\u17d2\u178f")
 

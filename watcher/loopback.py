@@ -10,6 +10,7 @@ those libraries, these classes run small real servers on a free loopback port:
 - `TelegramStandIn`: the Telegram Bot API; see `point_apprise_telegram_at` for why Apprise
   needs a nudge to reach it.
 - `SmtpStandIn`: an SMTP server (aiosmtpd, a dev dependency imported only when used).
+- `JsonStandIn`: a webhook that records what Apprise's `json://` plugin posts.
 
 Every server starts in its constructor on port 0 (the kernel picks a free port), runs in a
 daemon thread, and is a context manager whose exit closes it::
@@ -48,6 +49,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "FeedServer",
+    "JsonStandIn",
     "ReceivedMail",
     "RecordedRequest",
     "SignalStandIn",
@@ -560,10 +562,13 @@ class SignalStandIn(_LoopbackHTTP):
     plugin instance; a test that sends twice should use a fresh `Apprise()` for each send.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self._log = _MessageLog()
         self._down_status: int | None = None
         self._down = False
+        # Seconds between accepting a message and answering: the message is already
+        # delivered while the sender still waits, the worst moment for a crash.
+        self.delay = delay
         super().__init__()
 
     @property
@@ -615,7 +620,54 @@ class SignalStandIn(_LoopbackHTTP):
         if "message" not in payload or "number" not in payload:
             return _Response.json(400, {"error": "Couldn't process request - invalid request"})
         self._log.append(payload)
+        if self.delay:
+            self._closing.wait(self.delay)
         return _Response.json(201, {"timestamp": str(time.time_ns() // 1_000_000)})
+
+
+class JsonStandIn(_LoopbackHTTP):
+    """A webhook receiver for Apprise's `json://HOST:PORT/PATH` (any JSON endpoint).
+
+    Apprise posts `{"version", "title", "message", "type", …}`; each accepted body is kept in
+    `.messages` and answered 200. `set_down()` answers 503 instead. URL: `apprise_url()`.
+    """
+
+    def __init__(self) -> None:
+        self._log = _MessageLog()
+        self._down = False
+        super().__init__()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Accepted JSON bodies (title, message, type, …), oldest first."""
+        return self._log.snapshot()
+
+    def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `n` messages were accepted; TimeoutError if not in time."""
+        return self._log.wait_for(n, timeout, "JsonStandIn")
+
+    def set_down(self, down: bool = True) -> None:
+        """While down, answer 503 and record nothing as delivered."""
+        with self._lock:
+            self._down = down
+
+    def apprise_url(self, path: str = "/hook") -> str:
+        """`json://127.0.0.1:PORT/PATH`."""
+        return f"json://{self.netloc}{path}"
+
+    def _respond(self, request: RecordedRequest) -> _Response:
+        with self._lock:
+            down = self._down
+        if down:
+            return _Response.json(503, {"error": "stand-in is down"})
+        if request.method != "POST":
+            return _Response.json(405, {"error": "method not allowed"})
+        try:
+            payload = request.json()
+        except (UnicodeDecodeError, ValueError):
+            return _Response.json(400, {"error": "not JSON"})
+        self._log.append({**payload, "path": request.path} if isinstance(payload, dict) else {})
+        return _Response.json(200, {"ok": True})
 
 
 # Tags that Telegram's HTML parse mode accepts (core.telegram.org/bots/api#html-style).

@@ -36,7 +36,7 @@ ANY: Final = -1
 NONE: Final = -2
 NEAR: Final = -3
 PERSON: Final = -4
-ANCHOR: Final = -5  # one token of a fuzzy name; the rest is checked around the hit
+ANCHOR: Final = -5  # one part of a fuzzy name; the other is looked up around the hit
 
 SNIPPET_CHARS: Final = 200
 
@@ -131,9 +131,6 @@ class _Role:
     slot: int  # ANY, NONE, NEAR, PERSON, ANCHOR, or the index of an `all` requirement
     label: str  # the term as configured, or the person's display name
     person: int = -1
-    # ANCHOR only: the person's name tokens (skeleton) and which one the pattern is
-    tokens: tuple[str, ...] = ()
-    anchor: int = -1
 
 
 @dataclass
@@ -196,7 +193,6 @@ class _Automaton:
                     r.watchlist == role.watchlist
                     and r.slot == role.slot
                     and r.person == role.person
-                    and r.anchor == role.anchor
                     for r in group.roles
                 ):
                     group.roles.append(role)

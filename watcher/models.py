@@ -88,6 +88,8 @@ class FetchResult:
     retry_after: datetime | None = None
     fetched_at: datetime | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Where a permanent redirect (301/308) from `url` led: the source has moved.
+    moved_to: str | None = None
 
 
 # --- configuration, as the config loader produces it (SPEC §4) ---------------------

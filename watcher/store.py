@@ -109,6 +109,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox(state, next_attempt);
     """,
+    # 2: the daemon's heartbeat, so `watcher status` can say whether `run` is alive.
+    """
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started REAL NOT NULL,
+        heartbeat REAL NOT NULL,
+        stopped REAL
+    );
+    """,
 )
 
 
@@ -625,6 +636,80 @@ class Store:
         )
         return [self._stored_alert(r) for r in rows]
 
+    # -- outbox health (delivery, `status`) ---------------------------------
+
+    def pending_by_channel(
+        self,
+    ) -> list[tuple[str, int, datetime | None, datetime | None, str | None]]:
+        """Per channel with unsent deliveries: (channel, count, oldest created, next
+        attempt, last error), for `status` to say how long a channel has been stuck."""
+        rows = self.db.execute(
+            "SELECT channel, COUNT(*), MIN(created), MIN(next_attempt), "
+            "(SELECT last_error FROM outbox o2 WHERE o2.channel = outbox.channel "
+            " AND o2.state IN ('pending', 'sending') AND o2.last_error IS NOT NULL "
+            " ORDER BY o2.id DESC LIMIT 1) "
+            "FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel ORDER BY channel"
+        )
+        return [(r[0], r[1], _dt(r[2]), _dt(r[3]), r[4]) for r in rows]
+
+    def delivery_states(self, ids: Sequence[int]) -> dict[int, str]:
+        """The outbox state of each delivery id (tests and diagnostics)."""
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, state FROM outbox WHERE id IN ({marks})", tuple(ids))
+        return {r[0]: r[1] for r in rows}
+
+    # -- the daemon (`watcher run`, `status`) ---------------------------------
+
+    def plan_poll(self, name: str, url: str, when: datetime | None) -> None:
+        """When the daemon will poll a source next, remembered even before its first poll."""
+        with self.atomic():
+            self._ensure_source(name, url)
+            self.set_next_poll(name, when)
+
+    def record_daemon_start(self, pid: int, host: str, now: datetime) -> None:
+        """`watcher run` started in process `pid` on `host`."""
+        self.db.execute(
+            "INSERT INTO daemon (id, pid, host, started, heartbeat, stopped) "
+            "VALUES (1, ?, ?, ?, ?, NULL) ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, "
+            "host = excluded.host, started = excluded.started, "
+            "heartbeat = excluded.heartbeat, stopped = NULL",
+            (pid, host, _ts(now), _ts(now)),
+        )
+
+    def record_heartbeat(self, now: datetime) -> None:
+        """The daemon is alive and its scheduler is running jobs."""
+        self.db.execute("UPDATE daemon SET heartbeat = ? WHERE id = 1", (_ts(now),))
+
+    def record_daemon_stop(self, now: datetime) -> None:
+        """The daemon stopped cleanly."""
+        self.db.execute(
+            "UPDATE daemon SET heartbeat = ?, stopped = ? WHERE id = 1", (_ts(now), _ts(now))
+        )
+
+    def daemon_state(self) -> DaemonState | None:
+        """The last daemon's pid, host and times; None if `run` never ran on this state."""
+        row = self.db.execute("SELECT * FROM daemon WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return DaemonState(
+            pid=row["pid"],
+            host=row["host"],
+            started=_dt(row["started"]) or datetime.now(UTC),
+            heartbeat=_dt(row["heartbeat"]) or datetime.now(UTC),
+            stopped=_dt(row["stopped"]),
+        )
+
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """What the last `watcher run` on this state wrote about itself."""
+
+    pid: int
+    host: str
+    started: datetime
+    heartbeat: datetime
+    stopped: datetime | None  # None: running, or it did not stop cleanly

@@ -19,14 +19,14 @@ from watcher.normalise import html_to_text
 from watcher.sources.base import SourceError, parse_date
 
 
-def _when(entry: Any, key: str) -> datetime | None:
+def _when(entry: Any, key: str, tz: str) -> datetime | None:
     parsed: time.struct_time | None = entry.get(f"{key}_parsed")
     if parsed:
         try:
             return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
         except (OverflowError, ValueError, OSError):
             return None
-    return parse_date(entry.get(key))
+    return parse_date(entry.get(key), tz)
 
 
 def _content(entry: Any) -> str:
@@ -38,8 +38,11 @@ def _content(entry: Any) -> str:
     return "\n\n".join(parts)
 
 
-def parse_feed(source: Source, result: FetchResult) -> list[Item]:
-    """Items of an RSS/Atom body. Raises SourceError when the body is not a feed."""
+def parse_feed(source: Source, result: FetchResult, tz: str = "UTC") -> list[Item]:
+    """Items of an RSS/Atom body. Raises SourceError when the body is not a feed.
+
+    feedparser reads zone-less feed dates as UTC; a date only we can read is read in `tz`.
+    """
     body = result.body or b""
     if not body.strip():
         raise SourceError("empty response")
@@ -71,8 +74,8 @@ def parse_feed(source: Source, result: FetchResult) -> list[Item]:
                 title=html_to_text(entry.get("title") or ""),
                 summary=summary_text,
                 content=content,
-                published=_when(entry, "published"),
-                updated=_when(entry, "updated"),
+                published=_when(entry, "published", tz),
+                updated=_when(entry, "updated", tz),
             )
         )
     return items

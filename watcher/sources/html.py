@@ -6,6 +6,7 @@ selectors apply inside it. Links are made absolute against the page URL.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
@@ -13,6 +14,8 @@ from selectolax.lexbor import LexborNode as Node
 
 from watcher.models import FetchResult, Item, Source
 from watcher.sources.base import SourceError, parse_date
+
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
 
 
 def _text(node: Node | None) -> str:
@@ -22,10 +25,15 @@ def _text(node: Node | None) -> str:
 
 
 def _decode(body: bytes, content_type: str | None) -> str:
+    """Text of an HTML body. UTF-8 first when it decodes cleanly: Khmer sites often
+    declare windows-1252 or iso-8859-1 for pages that are in fact UTF-8, and a
+    wrong single-byte charset never fails, it only garbles every Khmer letter."""
     charset = None
     if content_type and "charset=" in content_type.lower():
         charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
-    for candidate in (charset, "utf-8"):
+    meta = _META_CHARSET.search(body[:4096])
+    declared = meta.group(1).decode("ascii", "replace").lower() if meta else None
+    for candidate in ("utf-8", charset, declared):
         if not candidate:
             continue
         try:
@@ -35,8 +43,11 @@ def _decode(body: bytes, content_type: str | None) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def parse_html_list(source: Source, result: FetchResult) -> list[Item]:
-    """Items of a list page by the source's selectors. Raises SourceError if none match."""
+def parse_html_list(source: Source, result: FetchResult, tz: str = "UTC") -> list[Item]:
+    """Items of a list page by the source's selectors. Raises SourceError if none match.
+
+    Dates are read leniently (Khmer or English); one without a zone is read in `tz`.
+    """
     body = result.body or b""
     if not body.strip():
         raise SourceError("empty response")
@@ -56,7 +67,10 @@ def parse_html_list(source: Source, result: FetchResult) -> list[Item]:
                 inner = link_node.css_first("[href]")
                 href = inner.attributes.get("href") if inner is not None else None
         link = urljoin(base, href.strip()) if href else None
-        date_text = _text(entry.css_first(source.date)) if source.date else ""
+        date_node = entry.css_first(source.date) if source.date else None
+        # <time datetime="2026-11-25T10:00+07:00"> is exact; the visible text may not be.
+        machine = date_node.attributes.get("datetime") if date_node is not None else None
+        date_text = machine or _text(date_node)
         summary = _text(entry.css_first(source.summary)) if source.summary else ""
         if not title and not link:
             continue
@@ -67,7 +81,7 @@ def parse_html_list(source: Source, result: FetchResult) -> list[Item]:
                 link=link,
                 title=title,
                 summary=summary,
-                published=parse_date(date_text),
+                published=parse_date(date_text, tz),
             )
         )
     if not items:

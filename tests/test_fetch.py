@@ -88,3 +88,199 @@ def test_retry_after_as_http_date_and_seconds() -> None:
 def test_human_size() -> None:
     assert human_size(10_000_000) == "10 MB"
     assert human_size(1_500_000) == "1.5 MB"
+
+
+# -- brotli, permanent redirects, limits, untrusted links (issue #6) -------------------
+
+
+def test_brotli_bomb_stops_at_the_cap(hostile: HostileServer) -> None:
+    result = _fetch(hostile.url("/brotli-bomb"), max_size=1_000_000, timeout=20)
+    assert result.body is None  # type: ignore[attr-defined]
+    assert result.error == "response larger than 1 MB"  # type: ignore[attr-defined]
+
+
+def test_a_permanent_redirect_is_reported_as_moved(hostile: HostileServer) -> None:
+    result = _fetch(hostile.url("/moved"))
+    assert result.error is None  # type: ignore[attr-defined]
+    assert result.moved_to == hostile.url("/good.xml")  # type: ignore[attr-defined]
+
+
+def test_a_temporary_redirect_is_not_a_move(hostile: HostileServer) -> None:
+    result = _fetch(hostile.url("/redirect-to?to=/good.xml"))
+    assert result.body and result.moved_to is None  # type: ignore[attr-defined]
+
+
+def test_at_most_two_requests_at_once_per_host() -> None:
+    from watcher.loopback import FeedServer
+
+    with FeedServer() as server:
+        server.put("/slow.xml", "<rss/>")
+        server.delay("/slow.xml", 0.3)
+
+        async def go() -> None:
+            fetcher = Fetcher(user_agent="t")
+            try:
+                await asyncio.gather(
+                    *(fetcher.fetch(server.url_for("/slow.xml")) for _ in range(6))
+                )
+            finally:
+                await fetcher.aclose()
+
+        started = time.monotonic()
+        asyncio.run(go())
+        elapsed = time.monotonic() - started
+        arrivals = sorted(r.at for r in server.requests)
+    assert len(arrivals) == 6
+    # Two at a time: six 0.3 s requests take three rounds, never one.
+    assert elapsed >= 0.85
+    assert arrivals[2] - arrivals[0] >= 0.25
+
+
+def test_the_deadline_does_not_count_time_queued_for_the_host() -> None:
+    from watcher.loopback import FeedServer
+
+    with FeedServer() as server:
+        server.put("/slow.xml", "<rss/>")
+        server.delay("/slow.xml", 0.6)
+
+        async def go() -> list[object]:
+            fetcher = Fetcher(user_agent="t", timeout=1.0)
+            try:
+                url = server.url_for("/slow.xml")
+                return list(await asyncio.gather(*(fetcher.fetch(url) for _ in range(4))))
+            finally:
+                await fetcher.aclose()
+
+        results = asyncio.run(go())
+    # The last two waited 0.6 s for a slot, then took 0.6 s: within a 1 s deadline each.
+    assert [r.error for r in results] == [None] * 4  # type: ignore[attr-defined]
+
+
+def _untrusted(url: str, **kwargs: object) -> object:
+    async def go() -> object:
+        exempt = kwargs.pop("exempt", frozenset())
+        fetcher = Fetcher(user_agent="t", exempt=exempt)  # type: ignore[arg-type]
+        try:
+            return await fetcher.fetch_untrusted(url, **kwargs)  # type: ignore[arg-type]
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_fulltext_link_to_loopback_is_refused(hostile: HostileServer) -> None:
+    before = hostile.seen.count("/secret")
+    result = _untrusted(hostile.url("/secret"))
+    assert result.error == "refused: 127.0.0.1 is a loopback address"  # type: ignore[attr-defined]
+    assert hostile.seen.count("/secret") == before
+
+
+def test_a_fulltext_link_by_name_is_checked_after_resolution(hostile: HostileServer) -> None:
+    result = _untrusted(f"http://localhost:{hostile.port}/secret")
+    assert result.error in (  # type: ignore[attr-defined]
+        "refused: localhost resolves to 127.0.0.1, a loopback address",
+        "refused: localhost resolves to ::1, a loopback address",
+    )
+
+
+def test_each_redirect_hop_is_checked(hostile: HostileServer) -> None:
+    """A public page that redirects to an internal service: the second hop is refused."""
+    internal = HostileServer()
+    try:
+        # The first server stands in for a public site; the second, on another
+        # port, for an internal service that the redirect points at.
+        public = frozenset({("127.0.0.1", hostile.port)})
+        target = internal.url("/secret")
+        result = _untrusted(hostile.url(f"/redirect-to?to={target}"), exempt=public)
+        assert result.error == "refused: 127.0.0.1 is a loopback address"  # type: ignore[attr-defined]
+        assert internal.seen == []
+        allowed = _untrusted(hostile.url(f"/redirect-to?to={target}"), allow_private=True)
+        assert allowed.body and b"internal secret" in allowed.body  # type: ignore[attr-defined]
+    finally:
+        internal.close()
+
+
+def test_an_exempt_public_stand_in_is_fetched_through_its_checked_address(
+    hostile: HostileServer,
+) -> None:
+    public = frozenset({("127.0.0.1", hostile.port)})
+    result = _untrusted(hostile.url("/good.xml"), exempt=public)
+    assert result.error is None and b"sub-decree" in result.body  # type: ignore[attr-defined]
+
+
+def test_untrusted_redirect_loop_is_cut(hostile: HostileServer) -> None:
+    result = _untrusted(hostile.url("/redirect-loop"), allow_private=True)
+    assert result.error == "more than 5 redirects"  # type: ignore[attr-defined]
+
+
+def test_only_http_links_are_fetched() -> None:
+    result = _untrusted("file:///etc/passwd")
+    assert result.error == "refused: only http and https links are fetched, not file"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("169.254.169.254", "cloud metadata"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("100.100.100.200", "cloud metadata"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("2002:7f00:1::", "loopback"),  # 6to4 of 127.0.0.1
+        ("240.0.0.1", "reserved"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_address_kinds(address: str, kind: str | None) -> None:
+    import ipaddress
+
+    from watcher.netguard import address_kind
+
+    assert address_kind(ipaddress.ip_address(address)) == kind
+
+
+def test_an_http_proxy_carries_the_request(hostile: HostileServer) -> None:
+    """A per-source proxy: the request goes to the proxy, with the absolute URL."""
+    from watcher.loopback import FeedServer
+
+    with FeedServer() as proxy:
+        proxy.put("/", "")  # any path answers 404 unless put; record the request line
+
+        async def go() -> object:
+            fetcher = Fetcher(user_agent="t")
+            try:
+                return await fetcher.fetch("http://feeds.invalid/feed.xml", proxy=proxy.url)
+            finally:
+                await fetcher.aclose()
+
+        asyncio.run(go())
+        assert proxy.requests, "the request went to the proxy"
+        assert proxy.requests[0].headers.get("host") == "feeds.invalid"
+
+
+def test_a_socks_proxy_url_is_accepted() -> None:
+    async def go() -> object:
+        fetcher = Fetcher(user_agent="t", timeout=2)
+        try:
+            # Nothing listens on port 9: the point is that httpx accepts socks5h
+            # (socksio installed) and the failure is reported, not raised.
+            return await fetcher.fetch("http://feeds.invalid/", proxy="socks5h://127.0.0.1:9")
+        finally:
+            await fetcher.aclose()
+
+    result = asyncio.run(go())
+    assert result.error is not None and result.error.startswith(("proxy failed", "cannot connect"))  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ the original text the snippet must quote.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def test_align_reproduces_match_normal_form() -> None:
     # Offsets for snippets come from `align`; it must rebuild exactly the fast-path text.
     texts = [_load(p)["text"] for p in CASE_FILES]
     for text in texts:
-        aligned = align(text, drop=__import__("re").compile("[a-z]"))
+        aligned = align(text, drop=re.compile("[a-z]"))
         assert aligned.text == match_normalise(text)
         assert len(aligned.offsets) == len(aligned.text)
 
@@ -126,3 +127,64 @@ def test_align_reproduces_match_normal_form() -> None:
 def test_unknown_termset_is_refused() -> None:
     with pytest.raises(KeyError, match="unknown term set"):
         Matcher([Watchlist("x", any=("@nonsense",))])
+
+
+# --- docs/matching.md: its examples are tests ------------------------------------------
+
+DOCS = Path(__file__).parent.parent / "docs" / "matching.md"
+_FENCE = re.compile(r"```toml\n(.*?)```", re.S)
+
+
+def _doc_examples() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    out = []
+    for block in _FENCE.findall(DOCS.read_text(encoding="utf-8")):
+        data = tomllib.loads(block)
+        for k, example in enumerate(data.get("example", [])):
+            out.append((f"{len(out)}:{example['result']}:{k}", data["watchlist"], example))
+    return out
+
+
+DOC_EXAMPLES = _doc_examples()
+
+
+def _doc_watchlist(data: dict[str, Any]) -> Watchlist:
+    people = []
+    for entry in data.get("people", ()):
+        name, *aliases = (part.strip() for part in entry.split("|"))
+        people.append(Person(name, tuple(aliases)))
+    return Watchlist(
+        name="docs",
+        any=tuple(data.get("any", ())),
+        all=tuple(tuple(a) if isinstance(a, list) else (a,) for a in data.get("all", ())),
+        none=tuple(data.get("none", ())),
+        people=tuple(people),
+        near=tuple(data.get("near", ())),
+        within=int(data.get("within", 30)),
+        fuzzy=bool(data.get("fuzzy", False)),
+    )
+
+
+def test_docs_have_examples_of_every_result() -> None:
+    assert len(DOC_EXAMPLES) >= 25
+    assert {e["result"] for _, _, e in DOC_EXAMPLES} == {"match", "possible", "nothing"}
+
+
+@pytest.mark.parametrize(
+    ("watchlist", "example"),
+    [(w, e) for _, w, e in DOC_EXAMPLES],
+    ids=[i for i, _, _ in DOC_EXAMPLES],
+)
+def test_docs_example(watchlist: dict[str, Any], example: dict[str, Any]) -> None:
+    matches = Matcher([_doc_watchlist(watchlist)]).match(example["text"], "docs")
+    result = "nothing" if not matches else ("possible" if matches[0].possible else "match")
+    assert result == example["result"], example["text"]
+
+
+def test_docs_list_every_term_set_and_word() -> None:
+    from watcher.termsets import TERMSETS
+
+    text = DOCS.read_text(encoding="utf-8")
+    for name, words in TERMSETS.items():
+        assert f"`@{name}`" in text, name
+        for word in words:
+            assert f"`{word}`" in text, (name, word)

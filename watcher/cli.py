@@ -24,12 +24,14 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.config import ConfigError, default_config_path, load_config
 from watcher.delivery import Deliverer, apprise_send, redact, secrets_of
+from watcher.evidence import Evidence
 from watcher.fetch import Fetcher
 from watcher.health import check_stale
 from watcher.logs import redaction_filter, setup_logging
 from watcher.matching import Matcher
 from watcher.messages import channel_kind, render_alert, render_notice
 from watcher.models import Config
+from watcher.parallel import ParsePool
 from watcher.pipeline import Pipeline, PollReport, utcnow
 from watcher.store import DB_NAME, Store
 
@@ -132,10 +134,11 @@ def _print_poll(reports: Sequence[PollReport], out: io.TextIOBase | None = None)
 async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> int:
     """Poll every source once and deliver what is due; the body of `watcher once`."""
     fetcher = _fetcher(config)
+    parse_pool = ParsePool()  # feed parsing on every core (watcher.parallel)
     try:
         if dry_run:
             with store.atomic(rollback=True):
-                pipeline = Pipeline(config, store, fetcher)
+                pipeline = Pipeline(config, store, fetcher, parse_pool=parse_pool)
                 reports = await pipeline.poll_all()
                 tz = ZoneInfo(config.settings.timezone)
                 print("Dry run: nothing is sent or recorded.")
@@ -150,8 +153,9 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
         recovered = store.recover()
         if recovered:
             logging.getLogger("watcher").warning("event=recovered deliveries=%d", recovered)
-        pipeline = Pipeline(config, store, fetcher)
+        pipeline = Pipeline(config, store, fetcher, parse_pool=parse_pool)
         reports = await pipeline.poll_all()
+        parse_pool.close()  # its workers' memory is not needed for delivery
         # Source failures go to the admin channel only; queued before delivery so
         # that this run sends them.
         check_stale(config, store, utcnow())
@@ -173,8 +177,10 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
             f"failed {delivered.failed}; outbox pending {counts.get('pending', 0)}, "
             f"failed {counts.get('failed', 0)}."
         )
+        store.prune(utcnow(), config.settings.retention)  # old item text (SPEC §4 retention)
         return EXIT_OK
     finally:
+        parse_pool.close()
         await fetcher.aclose()
 
 
@@ -212,20 +218,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     store = Store(path)
     try:
+        from watcher.daemon import daemon_running, describe_daemon
+
+        running = daemon_running(config.settings.state_dir)
+        print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
         states = store.all_source_states()
         print(f"Sources ({len(config.sources)}), times in {config.settings.timezone}:")
         for source in config.sources:
             st = states.get(source.name)
-            if st is None:
-                print(f"  {source.name}: never polled")
-                continue
-            line = (
-                f"  {source.name}: last success {_when(st.last_success, tz)}, "
-                f"failures {st.failures}, items seen {st.items_seen}, alerts {st.alerts}"
-            )
-            if st.next_poll:
-                line += f", next poll {_when(st.next_poll, tz)}"
+            line = f"  {source.name}: never polled"
+            if st is not None and st.polls:
+                line = (
+                    f"  {source.name}: last success {_when(st.last_success, tz)}, "
+                    f"failures {st.failures}, items seen {st.items_seen}, alerts {st.alerts}"
+                )
+            # A planned poll means something only while the daemon runs.
+            if st is not None and st.next_poll and running is not False:
+                line += f", next poll {st.next_poll.astimezone(tz):%Y-%m-%d %H:%M:%S}"
             print(line)
+            if st is None:
+                continue
             if st.last_error and st.failures:
                 print(f"      last error {_when(st.last_error_at, tz)}: {st.last_error}")
             if st.retry_after and st.retry_after > utcnow():
@@ -340,7 +352,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         store = Store(path)
         try:
-            rows = [_export_row(s, config) for s in store.alerts_since(since)]
+            rows = [
+                _export_row(s, config, store.evidence_for(s.id)) for s in store.alerts_since(since)
+            ]
         finally:
             store.close()
     if args.format == "json":
@@ -359,10 +373,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 EXPORT_FIELDS = (
     "id", "created", "severity", "watchlists", "possible", "title", "link", "source",
     "also_reported_by", "published", "terms", "people", "snippet",
+    "evidence_path", "evidence_sha256", "evidence_text_path", "evidence_text_sha256",
 )  # fmt: skip
 
 
-def _export_row(stored: object, config: Config) -> dict[str, object]:
+def _export_row(stored: object, config: Config, kept: Evidence | None = None) -> dict[str, object]:
     from watcher.store import StoredAlert
 
     assert isinstance(stored, StoredAlert)
@@ -384,6 +399,11 @@ def _export_row(stored: object, config: Config) -> dict[str, object]:
         "terms": sorted({t for m in alert.matches for t in m.terms}),
         "people": sorted({p for m in alert.matches for p in m.people}),
         "snippet": next((m.snippet for m in alert.matches if m.snippet), ""),
+        # Paths relative to the state directory; hashes let anyone check the files (SPEC §10).
+        "evidence_path": kept.path if kept else "",
+        "evidence_sha256": kept.sha256 if kept else "",
+        "evidence_text_path": kept.text_path if kept else "",
+        "evidence_text_sha256": kept.text_sha256 if kept else "",
     }
 
 

@@ -1,229 +1,760 @@
 """`watcher run`: the long-running service (SPEC §9).
 
-APScheduler 3 (AsyncIOScheduler) runs one job per source on its own interval,
-plus delivery. Its two known traps are guarded here: every poll has a hard
-deadline (a hung poll under `max_instances=1` would otherwise make APScheduler
-skip that source forever), and misfires coalesce with no grace limit (the
-default 1-second grace silently drops runs after any stall).
+One APScheduler 3 `AsyncIOScheduler` runs these jobs:
+
+- `poll:<source>`: every source on its own interval, with jitter. After a (re)start
+  a source keeps its cadence (next poll = last poll + interval); the sources that
+  are due are spread over their first interval (at most a minute), so a restart
+  does not hit every source at once.
+- `deliver`: the outbox. New alerts, retries (rows whose next attempt has come) and
+  digests (rows held until the digest's time) are all rows with a due time, so one
+  job sends them every `DELIVERY_EVERY` seconds; a poll that alerted, or a notice
+  for the admin, starts a round at once. Rounds never overlap: two rounds could
+  both claim and send the same row.
+- `health`: stale-source reports to the admin channel (`watcher.health.check_stale`).
+- `heartbeat`: the row `watcher status` reads, and systemd's `STATUS=` line.
+- `config-watch`: a changed config file (mtime) is reloaded, as SIGHUP does.
+
+APScheduler's traps are guarded: every poll runs under a hard deadline (with
+`max_instances=1` a poll that hangs would make APScheduler skip that source
+forever, logging only a warning), and misfires coalesce with no grace limit (the
+default one-second grace silently drops runs after any stall of the loop).
+Parsing and matching run in worker threads (the pipeline's `asyncio.to_thread`);
+the main loop measures its own lag and only pings systemd's watchdog while the
+scheduler is still dispatching jobs.
+
+SIGTERM/SIGINT: no new job starts and no new send begins; polls are cancelled
+(nothing is half-recorded: each poll records in one transaction with no await
+inside); sends already handed to a channel are awaited, up to `STOP_WITHIN`
+seconds. A claimed send that did not finish stays `sending` in the outbox and
+`Store.recover()` makes it due again at the next start. A second signal stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import logging
 import os
 import random
 import signal
 import socket
-from datetime import datetime, timedelta
+import sys
+import threading
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.job import Job  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from watcher.config import ConfigError, load_config
-from watcher.delivery import Deliverer, secrets_of
+from watcher.delivery import Deliverer, SendOutcome, apprise_send, redact, secrets_of
 from watcher.fetch import Fetcher
+from watcher.health import check_stale
 from watcher.logs import redaction_filter
 from watcher.matching import Matcher
-from watcher.models import Config, Source
+from watcher.messages import Rendered, format_time
+from watcher.models import Channel, Config, Settings, Source
+from watcher.parallel import ParsePool
 from watcher.pipeline import Pipeline, utcnow
-from watcher.store import Store
+from watcher.store import DaemonState, Store
 
 log = logging.getLogger("watcher.daemon")
 
-DELIVERY_EVERY = 10.0  # seconds between outbox checks
-STOP_WITHIN = 8.0  # seconds SIGTERM may take before in-flight work is abandoned
+DELIVERY_EVERY = 10.0  # seconds between outbox rounds (retries and digests are due rows)
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeat rows (and STATUS= updates)
+CONFIG_CHECK_EVERY = 5.0  # seconds between looks at the config file's mtime
+HEALTH_EVERY = 60.0  # seconds between stale-source checks
+START_SPREAD = 60.0  # first polls of due sources are spread over at most this many seconds
+STOP_WITHIN = 7.5  # seconds after SIGTERM that in-flight sends may take (SPEC §9: 10 s)
+LOOP_LAG_WARN = 1.0  # seconds the event loop may be late before it is logged
+SCHEDULER_STALL = 60.0  # a heartbeat job overdue this long means the scheduler is wedged
+HEARTBEAT_STALE = 30.0  # `status`: a heartbeat older than this is a daemon not responding
+LOCK_NAME = "watcher.lock"
 
 
-def sd_notify(message: str) -> None:
-    """Send a message to systemd's notify socket, if there is one (sd_notify(3))."""
+class ShuttingDown(Exception):
+    """Raised in a send worker after SIGTERM, so that no new send begins."""
+
+
+# -- systemd (sd_notify(3), sd_watchdog_enabled(3)) -------------------------------------
+
+
+def sd_notify(message: str) -> bool:
+    """Send one message (`READY=1`, `WATCHDOG=1`, `STATUS=…`) to systemd's notify
+    socket; False when there is none or it cannot be reached."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
-        return
-    if address.startswith("@"):
+        return False
+    if address.startswith("@"):  # an abstract socket, as systemd writes it
         address = "\0" + address[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall(message.encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError:
+        return False
+    return True
+
+
+def watchdog_seconds(environ: Mapping[str, str], pid: int) -> float | None:
+    """systemd's watchdog period from `WATCHDOG_USEC`, or None when it is not asked of this
+    process (unset, not a positive number, or `WATCHDOG_PID` names another process)."""
+    try:
+        usec = int(environ.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    if usec <= 0:
+        return None
+    owner = environ.get("WATCHDOG_PID", "")
+    if owner and owner != str(pid):
+        return None
+    return usec / 1_000_000
+
+
+# -- pure scheduling decisions ------------------------------------------------------------
+
+
+def poll_deadline(settings: Settings) -> float:
+    """The hard limit, in seconds, on one poll of one source: fetch, parse, match, record.
+
+    The fetcher's own `timeout` covers one request; this covers everything else (waiting
+    for a per-host slot, fulltext pages, a parser that never returns).
+    """
+    return settings.timeout * 3 + 30.0
+
+
+def first_poll(
+    interval: float, last_poll: datetime | None, now: datetime, rng: random.Random
+) -> datetime:
+    """When a source is polled first after a (re)start or a reload.
+
+    A source polled less than an interval ago keeps its cadence; one that is due is
+    polled at a random point within `min(interval, START_SPREAD)`, so many due sources
+    do not all go at once.
+    """
+    if last_poll is not None:
+        due = last_poll + timedelta(seconds=interval)
+        if due > now:
+            return due
+    return now + timedelta(seconds=rng.uniform(0, min(interval, START_SPREAD)))
+
+
+def _jitter(interval: float) -> float:
+    # Up to a tenth of the interval (at most a minute): sources that share an interval
+    # drift apart instead of polling in lockstep.
+    return min(interval * 0.1, 60.0)
+
+
+def _interval_of(job: Job) -> float | None:
+    interval = getattr(job.trigger, "interval", None)
+    return interval.total_seconds() if isinstance(interval, timedelta) else None
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _fetch_settings(settings: Settings) -> tuple[object, ...]:
+    return (settings.user_agent, settings.timeout, settings.max_size, settings.proxy)
+
+
+def _new_fetcher(settings: Settings) -> Fetcher:
+    return Fetcher(
+        user_agent=settings.user_agent,
+        timeout=settings.timeout,
+        max_size=settings.max_size,
+        proxy=settings.proxy,
+    )
+
+
+# -- one daemon per state directory -------------------------------------------------------
+
+
+class InstanceLock:
+    """An exclusive `flock` on `LOCK_NAME` in the state directory.
+
+    Two daemons on one database would both claim and send the same outbox rows. The
+    kernel drops the lock when the process dies, even by SIGKILL, so a crash never
+    leaves a stale lock behind (a pid file would).
+    """
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.path = Path(state_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self, wait: float = 3.0) -> bool:
+        """Take the lock, retrying for `wait` seconds (`status` holds it for an instant)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    os.close(fd)
+                    return False
+                time.sleep(0.1)
+                continue
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        """Drop the lock (closing the file does)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def daemon_running(state_dir: str | Path) -> bool | None:
+    """Whether a `watcher run` holds this state directory's lock; None when this
+    process cannot tell (the lock file is not readable to it)."""
+    path = Path(state_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(0, round(seconds))} s ago"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def describe_daemon(
+    running: bool | None, state: DaemonState | None, now: datetime, tz: tzinfo
+) -> str:
+    """The `Daemon: …` line of `watcher status`, from the lock and the heartbeat row."""
+    if state is None:
+        return "Daemon: running" if running else "Daemon: not running (never started here)"
+    age = (now - state.heartbeat).total_seconds()
+    who = f"pid {state.pid} on {state.host}, since {format_time(state.started, tz)}"
+    if running is None:  # no access to the lock: judge by the heartbeat alone
+        running = state.stopped is None and age < HEARTBEAT_STALE
+    if running:
+        if age >= HEARTBEAT_STALE:
+            return f"Daemon: running but NOT RESPONDING, last heartbeat {_ago(age)} ({who})"
+        return f"Daemon: running ({who}; last heartbeat {_ago(age)})"
+    if state.stopped is not None:
+        return f"Daemon: not running (stopped {format_time(state.stopped, tz)})"
+    return (
+        f"Daemon: not running (last heartbeat {format_time(state.heartbeat, tz)}; "
+        "it did not stop cleanly)"
+    )
+
+
+# -- the daemon ---------------------------------------------------------------------------
 
 
 class Daemon:
-    """Scheduler, signal handling and reload around one Pipeline."""
+    """Scheduler, signals, reload and systemd notification around one Pipeline."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        store: Store,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config_path = config_path
-        self.config: Config = load_config(config_path)
-        self.store = Store.in_dir(self.config.settings.state_dir)
-        self.fetcher = self._new_fetcher()
-        self.matcher = Matcher(self.config.watchlists)
+        self.config = config
+        self.store = store
+        self.fetcher = _new_fetcher(config.settings)
+        self.matcher = Matcher(config.watchlists)
+        self.parse_pool = ParsePool()  # feed parsing on every core (watcher.parallel)
         self.scheduler = AsyncIOScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.stopping = asyncio.Event()
-        self.in_flight: set[asyncio.Task[object]] = set()
+        self.abandoned_threads = False  # set when a send or parse thread outlived the stop
+        self._halt = threading.Event()  # `stopping`, readable from send threads
+        self._hurry = asyncio.Event()  # a second SIGTERM: stop without waiting
+        self._polls: set[asyncio.Task[Any]] = set()
+        self._work: set[asyncio.Task[Any]] = set()
+        self._retired: list[Fetcher] = []
+        self._deliver_lock = asyncio.Lock()
+        self._deliver_again = False
+        self._reload_lock = asyncio.Lock()
+        self._config_mtime = _mtime(config_path)
+        self._refused: str | None = None  # digest of the last config refused and reported
+        self._rng = rng or random.Random()
+        self._status = ""
+        self._stop_started: float | None = None
         self._protect()
 
     def _protect(self) -> None:
         for channel in self.config.channels:
             redaction_filter().update(secrets_of(channel))
 
-    def _new_fetcher(self) -> Fetcher:
-        s = self.config.settings
-        return Fetcher(
-            user_agent=s.user_agent, timeout=s.timeout, max_size=s.max_size, proxy=s.proxy
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(
+            self.config, self.store, self.fetcher, self.matcher, parse_pool=self.parse_pool
         )
 
-    def _pipeline(self) -> Pipeline:
-        return Pipeline(self.config, self.store, self.fetcher, self.matcher)
+    # -- task bookkeeping ---------------------------------------------------------------
 
-    # -- jobs -------------------------------------------------------------------
+    async def _guard(self, work: Coroutine[Any, Any, None], bucket: set[asyncio.Task[Any]]) -> None:
+        """Run a job's work as a task of ours, so the shutdown decides its fate (wait or
+        cancel), not APScheduler, whose shutdown cancels whatever it started."""
+        task = asyncio.create_task(work)
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # An orderly stop cancelled it; without this APScheduler logs a traceback.
+            if not self.stopping.is_set():
+                raise
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        task.add_done_callback(_log_crash)
+
+    # -- jobs -----------------------------------------------------------------------------
 
     async def poll_job(self, name: str) -> None:
-        """Poll one source under a hard deadline, so a hang cannot wedge its job."""
+        """Scheduler job: poll one source under its hard deadline."""
+        await self._guard(self._poll(name), self._polls)
+
+    async def _poll(self, name: str) -> None:
         source = self.config.source(name)
         if source is None or self.stopping.is_set():
             return
-        deadline = self.config.settings.timeout * 2 + 30
-        task = asyncio.ensure_future(self._pipeline().poll(source))
-        self.in_flight.add(task)
+        deadline = poll_deadline(self.config.settings)
         try:
-            report = await asyncio.wait_for(task, deadline)
-            if report.alerts:
-                await self.deliver_job()
+            report = await asyncio.wait_for(self._pipeline().poll(source), deadline)
         except TimeoutError:
-            log.error("event=poll-deadline source=%s after=%ss", name, deadline)
+            log.error("event=poll-deadline source=%s seconds=%g", name, deadline)
             self.store.record_failure(
                 name, source.url, utcnow(), f"poll did not finish within {deadline:g} s", None
             )
+        except Exception as exc:  # a bug in one poll: recorded, and the job keeps running
+            log.exception("event=poll-crash source=%s", name)
+            self.store.record_failure(
+                name, source.url, utcnow(), f"internal error: {type(exc).__name__}", None
+            )
+        else:
+            level = logging.INFO if report.new_items or report.alerts else logging.DEBUG
+            log.log(
+                level,
+                "event=polled source=%s status=%s items=%d new=%d changed=%d alerts=%d",
+                name,
+                report.status,
+                report.items,
+                report.new_items,
+                report.changed_items,
+                len(report.alerts),
+            )
+            if report.alerts:
+                self.kick_delivery()
         finally:
-            self.in_flight.discard(task)
-            job = self.scheduler.get_job(f"poll:{name}")
-            if job is not None and job.next_run_time is not None:
-                self.store.set_next_poll(name, job.next_run_time)
+            self._remember_next_poll(source)
+
+    def _remember_next_poll(self, source: Source) -> None:
+        job = self.scheduler.get_job(f"poll:{source.name}")
+        if job is not None:
+            self.store.plan_poll(source.name, source.url, job.next_run_time)
+
+    def kick_delivery(self) -> None:
+        """Start a delivery round now rather than at the next `deliver` run."""
+        if not self.stopping.is_set():
+            self._spawn(self._deliver())
 
     async def deliver_job(self) -> None:
-        """Send what is due in the outbox."""
-        if self.stopping.is_set():
-            return
-        await Deliverer(self.config, self.store, utcnow).deliver_due()
+        """Scheduler job: send what is due in the outbox (alerts, retries, digests, notices)."""
+        await self._guard(self._deliver(), self._work)
 
-    # -- schedule -----------------------------------------------------------------
+    async def _deliver(self) -> None:
+        self._deliver_again = True
+        if self._deliver_lock.locked():
+            return  # the running round goes again before it ends
+        async with self._deliver_lock:
+            while self._deliver_again and not self.stopping.is_set():
+                self._deliver_again = False
+                deliverer = Deliverer(self.config, self.store, utcnow, sender=self._send)
+                try:
+                    report = await deliverer.deliver_due()
+                except ShuttingDown:
+                    log.info("event=delivery-stopped reason=shutdown")
+                    return
+                if report.sent or report.retrying or report.failed:
+                    log.info(
+                        "event=delivered sent=%d retrying=%d failed=%d",
+                        report.sent,
+                        report.retrying,
+                        report.failed,
+                    )
 
-    def _schedule_source(self, source: Source, now: datetime) -> None:
-        # Spread first polls over the first interval (at most a minute) so a
-        # restart does not hit every source at once; jitter keeps them apart.
-        first = now + timedelta(seconds=random.uniform(0, min(source.interval, 60.0)))
-        self.scheduler.add_job(
-            self.poll_job,
-            "interval",
-            seconds=source.interval,
-            jitter=min(source.interval * 0.1, 60.0),
-            next_run_time=first,
-            args=[source.name],
-            id=f"poll:{source.name}",
-            replace_existing=True,
+    def _send(self, channel: Channel, messages: Sequence[Rendered]) -> SendOutcome:
+        # Runs in a worker thread. After SIGTERM no new send begins. Raising, rather than
+        # returning a failure, leaves the claimed row `sending` instead of rescheduling it
+        # with a backoff: Store.recover() makes it due at the next start, sent once.
+        if self._halt.is_set():
+            raise ShuttingDown
+        return apprise_send(channel, messages)
+
+    async def health_job(self) -> None:
+        """Scheduler job: report sources failing longer than `stale_after` (and recoveries)."""
+        if check_stale(self.config, self.store, utcnow()):
+            self.kick_delivery()
+
+    async def heartbeat_job(self) -> None:
+        """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line."""
+        self.store.record_heartbeat(utcnow())
+        status = self._status_line()
+        if status != self._status:
+            self._status = status
+            sd_notify(f"STATUS={status}")
+
+    def _status_line(self) -> str:
+        states = self.store.all_source_states()
+        failing = sum(1 for s in self.config.sources if (st := states.get(s.name)) and st.failures)
+        counts = self.store.outbox_counts()
+        pending = counts.get("pending", 0) + counts.get("sending", 0)
+        return (
+            f"{len(self.config.sources)} sources ({failing} failing); "
+            f"outbox {pending} pending, {counts.get('failed', 0)} failed"
         )
 
+    async def config_watch_job(self) -> None:
+        """Scheduler job: reload when the config file's mtime changed."""
+        mtime = _mtime(self.config_path)
+        if mtime is not None and mtime != self._config_mtime:
+            await self.reload("file-changed")
+
+    # -- schedule -------------------------------------------------------------------------
+
     def schedule_all(self) -> None:
-        """(Re)create every job from the current config."""
-        now = datetime.now().astimezone()
-        wanted = {f"poll:{s.name}" for s in self.config.sources}
+        """Make the poll jobs match the config: add new sources, drop removed ones,
+        reschedule those whose interval changed; the others keep their next run."""
+        now = utcnow()
+        wanted = {f"poll:{s.name}": s for s in self.config.sources}
         for job in self.scheduler.get_jobs():
             if job.id.startswith("poll:") and job.id not in wanted:
                 job.remove()
-        existing = {job.id for job in self.scheduler.get_jobs()}
-        for source in self.config.sources:
-            job_id = f"poll:{source.name}"
+                name = job.id.removeprefix("poll:")
+                self.store.set_next_poll(name, None)  # its state stays, for a comeback
+                log.info("event=source-removed source=%s", name)
+        states = self.store.all_source_states()
+        for job_id, source in wanted.items():
             job = self.scheduler.get_job(job_id)
-            if job_id in existing and job is not None:
-                # Keep the next run; only the interval may have changed.
-                if job.trigger.interval.total_seconds() != source.interval:  # type: ignore[attr-defined]
-                    self._schedule_source(source, now)
+            if job is not None and _interval_of(job) == source.interval:
                 continue
-            self._schedule_source(source, now)
-        self.scheduler.add_job(
-            self.deliver_job,
-            "interval",
-            seconds=DELIVERY_EVERY,
-            id="deliver",
-            replace_existing=True,
-            next_run_time=now,
-        )
-
-    def reload(self) -> None:
-        """SIGHUP: load the config again; keep the old one when the new one is invalid."""
-        try:
-            new = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("event=reload-refused errors=%d", len(exc.issues))
-            for issue in exc.issues:
-                log.error("event=config-error detail=%r", str(issue))
-            self._tell_admin(
-                "watcher: config reload refused",
-                "The new config has errors; the previous config keeps running.\n"
-                + "\n".join(str(i) for i in exc.issues[:20]),
+            state = states.get(source.name)
+            when = first_poll(source.interval, state.last_poll if state else None, now, self._rng)
+            self.scheduler.add_job(
+                self.poll_job,
+                "interval",
+                seconds=source.interval,
+                jitter=_jitter(source.interval),
+                next_run_time=when,
+                args=[source.name],
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
             )
-            return
+            self.store.plan_poll(source.name, source.url, when)
+            if job is None:
+                log.info(
+                    "event=source-scheduled source=%s interval=%g first=%s",
+                    source.name,
+                    source.interval,
+                    when.isoformat(timespec="seconds"),
+                )
+
+    def _add_service_jobs(self) -> None:
+        now = utcnow()
+        jobs = (
+            ("deliver", self.deliver_job, DELIVERY_EVERY, now),
+            ("heartbeat", self.heartbeat_job, HEARTBEAT_EVERY, now),
+            ("config-watch", self.config_watch_job, CONFIG_CHECK_EVERY, None),
+            ("health", self.health_job, HEALTH_EVERY, None),
+        )
+        for job_id, func, every, first in jobs:
+            self.scheduler.add_job(
+                func,
+                "interval",
+                seconds=every,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                **({"next_run_time": first} if first is not None else {}),
+            )
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def _on_hup(self) -> None:
+        log.info("event=reload-requested signal=SIGHUP")
+        self._spawn(self.reload("SIGHUP"))
+
+    async def reload(self, why: str) -> bool:
+        """Load the config file again and apply it; True when applied.
+
+        A config that fails validation is refused: logged, reported once to the admin
+        channel, and the running config stays. Sources added or removed take effect
+        at once; the state of every source (seen items, validators, failures) is kept.
+        """
+        async with self._reload_lock:
+            if self.stopping.is_set():
+                return False
+            self._config_mtime = _mtime(self.config_path)
+            sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                return await self._reload(why)
+            finally:
+                sd_notify(f"READY=1\nSTATUS={self._status_line()}")
+
+    async def _reload(self, why: str) -> bool:
+        try:
+            text = await asyncio.to_thread(self.config_path.read_bytes)
+        except OSError as exc:
+            problem = f"{self.config_path}: cannot read: {exc.strerror or exc}"
+            self._refuse(why, problem, [problem])
+            return False
+        digest = hashlib.sha256(text).hexdigest()
+        try:
+            # Off the loop: validation reads people lists, and a matcher over thousands
+            # of names takes a while to build.
+            new = await asyncio.to_thread(load_config, self.config_path)
+            matcher = await asyncio.to_thread(Matcher, new.watchlists)
+        except ConfigError as exc:
+            self._refuse(why, digest, [str(issue) for issue in exc.issues])
+            return False
+        except Exception as exc:  # a bug must not take the running config down with it
+            log.exception("event=reload-crash")
+            self._refuse(why, digest, [f"internal error: {type(exc).__name__}: {exc}"])
+            return False
+        self._apply(new, matcher, why)
+        return True
+
+    def _refuse(self, why: str, digest: str, problems: list[str]) -> None:
+        log.error("event=reload-refused why=%s errors=%d", why, len(problems))
+        for problem in problems:
+            log.error("event=config-error detail=%r", problem)
+        if digest == self._refused:
+            return  # this very file was already reported; the log has it again
+        self._refused = digest
+        shown = problems[:20] + ([f"… and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        body = (
+            f"The config file {self.config_path} was changed but has errors, so it was "
+            "NOT loaded; watcher keeps running with the previous config.\n"
+            "Run `watcher check` to see them again.\n\n" + "\n".join(shown)
+        )
+        self._tell_admin("watcher: config reload refused", body)
+
+    def _apply(self, new: Config, matcher: Matcher, why: str) -> None:
+        old = self.config
+        if new.settings.state_dir != old.settings.state_dir:
+            log.warning(
+                "event=reload-partial reason=%r",
+                "state_dir changes take effect on restart; the old state is still used",
+            )
+        if _fetch_settings(new.settings) != _fetch_settings(old.settings):
+            self._retired.append(self.fetcher)
+            self.fetcher = _new_fetcher(new.settings)
         self.config = new
-        self.matcher = Matcher(new.watchlists)
+        self.matcher = matcher
+        self._refused = None
         self._protect()
         self.schedule_all()
-        log.info("event=reloaded sources=%d watchlists=%d", len(new.sources), len(new.watchlists))
+        before = {s.name for s in old.sources}
+        after = {s.name for s in new.sources}
+        log.info(
+            "event=reloaded why=%s sources=%d watchlists=%d channels=%d added=%r removed=%r",
+            why,
+            len(new.sources),
+            len(new.watchlists),
+            len(new.channels),
+            sorted(after - before),
+            sorted(before - after),
+        )
+        self.kick_delivery()  # a channel added or fixed may have rows waiting
 
     def _tell_admin(self, title: str, body: str) -> None:
         admin = self.config.settings.admin_channel
-        if admin and self.config.channel(admin) is not None:
-            now = utcnow()
-            self.store.enqueue(
-                channel=admin, now=now, due=now, notice_title=title, notice_body=body
-            )
+        if not admin or self.config.channel(admin) is None:
+            return
+        now = utcnow()
+        body = redact(body, set(redaction_filter().secrets))
+        self.store.enqueue(channel=admin, now=now, due=now, notice_title=title, notice_body=body)
+        self.kick_delivery()
 
-    # -- main loop ------------------------------------------------------------------
+    # -- main loop --------------------------------------------------------------------------
+
+    def request_stop(self, signame: str) -> None:
+        """SIGTERM/SIGINT: stop taking new work; a second one stops without waiting."""
+        if self.stopping.is_set():
+            log.warning("event=stop-now signal=%s", signame)
+            self._hurry.set()
+            return
+        log.info("event=stop-requested signal=%s", signame)
+        self._stop_started = time.monotonic()
+        self.stopping.set()
+        self._halt.set()
 
     async def main(self) -> int:
+        """Run until SIGTERM or SIGINT; returns the exit status (0)."""
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
-        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         recovered = self.store.recover()
         if recovered:
             log.warning("event=recovered deliveries=%d", recovered)
+        self.store.record_daemon_start(os.getpid(), socket.gethostname(), utcnow())
         self.scheduler.start()
         self.schedule_all()
-        sd_notify(f"READY=1\nSTATUS=watching {len(self.config.sources)} sources")
-        log.info("event=started sources=%d", len(self.config.sources))
-        watchdog = float(os.environ.get("WATCHDOG_USEC", "0")) / 1e6
-        beat = max(1.0, watchdog / 3) if watchdog else 5.0
+        self._add_service_jobs()
+        self._status = self._status_line()
+        sd_notify(f"READY=1\nSTATUS={self._status}")
+        log.info(
+            "event=started pid=%d sources=%d config=%s",
+            os.getpid(),
+            len(self.config.sources),
+            self.config_path,
+        )
+        await self._watch()
+        await self._shutdown()
+        return 0
+
+    async def _watch(self) -> None:
+        """The main loop: watchdog pings, and a check that the loop is not blocked."""
+        loop = asyncio.get_running_loop()
+        watchdog = watchdog_seconds(os.environ, os.getpid())
+        beat = min(1.0, watchdog / 3) if watchdog else 1.0
+        expected = loop.time() + beat
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), beat)
-            if watchdog:
+            now = loop.time()
+            lag = now - expected
+            expected = now + beat
+            if lag > LOOP_LAG_WARN and not self.stopping.is_set():
+                log.warning("event=loop-lag seconds=%.1f", lag)
+            if watchdog and self._scheduler_alive():
                 sd_notify("WATCHDOG=1")
+
+    def _scheduler_alive(self) -> bool:
+        # A scheduler that stopped dispatching leaves its heartbeat job overdue: then the
+        # watchdog pings stop and systemd restarts the service.
+        job = self.scheduler.get_job("heartbeat") if self.scheduler.running else None
+        if job is None or job.next_run_time is None:
+            return False
+        return (utcnow() - job.next_run_time).total_seconds() < SCHEDULER_STALL
+
+    async def _shutdown(self) -> None:
+        started = self._stop_started or time.monotonic()
         sd_notify("STOPPING=1")
-        log.info("event=stopping")
-        self.scheduler.shutdown(wait=False)
-        if self.in_flight:
-            _done, pending = await asyncio.wait(self.in_flight, timeout=STOP_WITHIN)
-            for task in pending:
+        self.scheduler.pause()  # no new job starts; the jobs stay for an orderly shutdown
+        for task in list(self._polls):
+            task.cancel()  # a poll records in one transaction: cancelling loses nothing
+        log.info("event=stopping polls=%d other=%d", len(self._polls), len(self._work))
+        left = await self._drain(started + STOP_WITHIN)
+        if left:
+            # Sends still in a channel's hands: their rows stay `sending` and are sent
+            # again after the next start (the one duplicate SPEC §7 allows, never a loss).
+            log.warning("event=abandoned tasks=%d", len(left))
+            for task in left:
                 task.cancel()
-        await self.fetcher.aclose()
-        self.store.close()
-        log.info("event=stopped")
-        return 0
+            await asyncio.wait(left, timeout=1.0)
+        self.scheduler.shutdown(wait=False)
+        for fetcher in [*self._retired, self.fetcher]:
+            await fetcher.aclose()
+        self.parse_pool.close(wait=False)  # a parse in progress must not delay the stop
+        loop = asyncio.get_running_loop()
+        try:
+            # Idle worker threads end at once; a send or parse still running holds its
+            # thread, and waiting for it could break the 10-second promise.
+            await asyncio.wait_for(loop.shutdown_default_executor(), 1.0)
+        except TimeoutError:
+            self.abandoned_threads = True
+        self.store.record_daemon_stop(utcnow())
+        log.info("event=stopped seconds=%.1f", time.monotonic() - started)
+
+    async def _drain(self, until: float) -> set[asyncio.Task[Any]]:
+        """Wait for every other task of the loop (sends in flight, the delivery round's
+        per-channel tasks, cancelled polls) until `until` or a second signal."""
+        current = asyncio.current_task()
+        hurry = asyncio.create_task(self._hurry.wait())
+        try:
+            while True:
+                pending = {t for t in asyncio.all_tasks() if t is not current and t is not hurry}
+                remaining = until - time.monotonic()
+                if not pending or remaining <= 0 or self._hurry.is_set():
+                    return pending
+                await asyncio.wait(
+                    pending | {hurry}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            hurry.cancel()
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("event=task-crash task=%s", task.get_coro(), exc_info=exc)
 
 
 def run_daemon(config_path: Path, verbose: int = 0) -> int:
-    """Run until SIGTERM; exit status per SPEC §3."""
+    """`watcher run`: run until SIGTERM; exit status per SPEC §3 (2: bad config)."""
+    del verbose  # the log level is set by the command line before this is called
     try:
-        daemon_loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(daemon_loop)
-        daemon = Daemon(config_path)
+        config = load_config(config_path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(issue)
+            print(issue, file=sys.stderr)
         return 2
+    lock = InstanceLock(config.settings.state_dir)
+    if not lock.acquire():
+        log.error("event=already-running state_dir=%s", config.settings.state_dir)
+        print(
+            f"watcher: another `watcher run` is using {config.settings.state_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    store = Store.in_dir(config.settings.state_dir)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        return daemon_loop.run_until_complete(daemon.main())
+        daemon = Daemon(config_path, config, store)
+        code = loop.run_until_complete(daemon.main())
     finally:
-        daemon_loop.close()
+        loop.close()
+        store.close()
+        lock.release()
+    if daemon.abandoned_threads:
+        # A worker thread is stuck in a send or a parse; the interpreter would wait for
+        # it at exit. Everything is recorded and closed: leave now.
+        log.warning("event=exit-with-busy-threads")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from watcher.models import Item
+from watcher.normalise import normalise
 
 # Query parameters that only say how a reader arrived (campaign trackers, share
 # widgets, mail tools). Dropped before comparing links. Prefixes end in "_".
@@ -137,10 +140,125 @@ def item_key(item: Item) -> str:
 
     Its feed guid/id; else its canonical link; else a hash of title and date.
     """
-    if item.guid and item.guid.strip():
+    return _key(item, use_guid=True, use_link=True)
+
+
+def _key(item: Item, *, use_guid: bool, use_link: bool) -> str:
+    if use_guid and item.guid and item.guid.strip():
         return "guid:" + item.guid.strip()
-    if item.link and item.link.strip():
+    if use_link and item.link and item.link.strip():
         return "link:" + canonical_url(item.link)
     when = item.when.isoformat() if item.when else ""
     digest = hashlib.sha256(f"{item.title.strip()}\x00{when}".encode()).hexdigest()[:32]
     return "hash:" + digest
+
+
+def _link(item: Item) -> str | None:
+    return canonical_url(item.link) if item.link and item.link.strip() else None
+
+
+def key_items(items: Iterable[Item]) -> dict[str, Item]:
+    """Each item of one fetch under its key (SPEC §6); the first entry wins a repeated key.
+
+    A guid that one fetch gives to items with different links names none of them
+    (CMSs that put the site's address or a category in every <guid>): those items are
+    keyed by canonical link instead, so none is lost. Likewise a link that one fetch
+    gives to items with different titles (every entry links to the same index page) is
+    not an identity: such items are keyed by guid, else by title and date.
+    """
+    listed = list(items)
+    links_of_guid: dict[str, set[str | None]] = {}
+    titles_of_link: dict[str, set[str]] = {}
+    for item in listed:
+        link = _link(item)
+        if item.guid and item.guid.strip():
+            links_of_guid.setdefault(item.guid.strip(), set()).add(link)
+        if link is not None:
+            titles_of_link.setdefault(link, set()).add(normalise(item.title))
+    keyed: dict[str, Item] = {}
+    for item in listed:
+        link = _link(item)
+        guid = item.guid.strip() if item.guid else ""
+        use_guid = bool(guid) and len(links_of_guid[guid]) == 1
+        use_link = link is not None and len(titles_of_link[link]) == 1
+        keyed.setdefault(_key(item, use_guid=use_guid, use_link=use_link), item)
+    return keyed
+
+
+class _Stored(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+K = TypeVar("K", bound=_Stored)
+
+
+def resolve_known(
+    keyed: Mapping[str, Item],
+    by_key: Mapping[str, K],
+    by_link: Mapping[str, Sequence[tuple[K, str]]],
+) -> tuple[dict[str, K], list[str]]:
+    """Which stored item each fetched item is: by its key, else by canonical link and title.
+
+    `by_key` holds the source's stored items found under the fetched keys, `by_link`
+    those found under the fetched canonical links, each with its title. A feed whose
+    guids change on every fetch (a hash of the render time) is recognised by link and
+    unchanged title; a guid that now comes with another link than the stored item's
+    names a different article (a CMS that re-uses guids), so that item is new. No
+    stored item is claimed by two fetched items: the second is new, never dropped.
+
+    Returns the resolved items by fetched key, and the keys of new items whose key is
+    already taken by another stored item: the caller stores those under a fresh key.
+    """
+    resolved: dict[str, K] = {}
+    claimed: set[int] = set()
+    clashes: list[str] = []
+    for key, item in keyed.items():
+        link = _link(item)
+        same_link = list(by_link.get(link, ())) if link is not None else []
+        found = by_key.get(key)
+        if found is not None and not (
+            link is None or key.startswith("hash:") or any(k.id == found.id for k, _ in same_link)
+        ):
+            found = None  # the guid moved to another article
+        if found is None or found.id in claimed:
+            title = normalise(item.title)
+            found = next(
+                (k for k, t in same_link if normalise(t) == title and k.id not in claimed), None
+            )
+        if found is not None:
+            claimed.add(found.id)
+            resolved[key] = found
+        elif key in by_key:
+            clashes.append(key)
+    return resolved, clashes
+
+
+def fresh_key(key: str, item: Item, taken: Callable[[str], bool]) -> str:
+    """A key for a new item whose own key a stored item already holds (see resolve_known).
+
+    The guid together with the canonical link (else title and date), numbered if need be:
+    the same pair gets the same key on the next fetch.
+    """
+    link = _link(item)
+    base = f"{key}@{link}" if link else f"{key}@{_key(item, use_guid=False, use_link=False)}"
+    candidate, n = base, 1
+    while taken(candidate):
+        n += 1
+        candidate = f"{base}#{n}"
+    return candidate
+
+
+def names_one_article(canonical: str, title: str, titles_with_link: Iterable[str]) -> bool:
+    """Whether a canonical link identifies one article, so that it may join items to a story.
+
+    Not a bare site address (`gazette.example`), and not a link that its source already
+    gave to an item with another headline (an index page every entry links to). Two
+    headlines under one link within one source are kept apart: at worst that repeats an
+    alert for a feed that also changes guids on every edit, where merging them could
+    hide a different article.
+    """
+    if "/" not in canonical and "?" not in canonical:
+        return False
+    ours = normalise(title)
+    return all(normalise(other) == ours for other in titles_with_link)

@@ -447,10 +447,12 @@ def _fit_block(block: _Block, fmt: _Format, budget: int | None) -> _Block:
 
 @dataclass(frozen=True)
 class _Unit:
-    """A rendered, unbreakable piece of a message and the glue that goes before it."""
+    """A rendered piece of a message and the glue that goes before it. With `part`,
+    the piece is a text run that `_pack` may split to fill the end of a message."""
 
     text: str
     glue: str
+    part: _Text | None = None
 
 
 def _longest_head(text: str, style: str, fmt: _Format, fits: Callable[[str], bool]) -> int:
@@ -463,27 +465,6 @@ def _longest_head(text: str, style: str, fmt: _Format, fits: Callable[[str], boo
     # A single cluster larger than a message cannot occur at these limits; if it did,
     # sending it whole beats looping forever.
     return len(text) if cut is None else cut
-
-
-def _text_chunks(part: _Text, fmt: _Format, budget: int) -> list[_Unit]:
-    """Split one text run into rendered pieces that each fit `budget`.
-
-    Cuts go at word or Khmer-cluster boundaries; only a single "word" longer than a
-    whole message is cut elsewhere, and even then never inside a Khmer cluster.
-    """
-    fits = _fits(fmt, budget)
-    units: list[_Unit] = []
-    text, glue = part.text, ""
-    while text:
-        if fits(fmt.text(text, part.style)):
-            units.append(_Unit(fmt.text(text, part.style), glue))
-            break
-        cut = _longest_head(text, part.style, fmt, fits)
-        head, text = text[:cut], text[cut:]
-        units.append(_Unit(fmt.text(head.rstrip(), part.style), glue))
-        glue = " " if text[:1].isspace() or head[-1:].isspace() else ""
-        text = text.lstrip()
-    return units
 
 
 def _units(block: _Block, fmt: _Format, budget: int) -> list[_Unit]:
@@ -505,9 +486,41 @@ def _units(block: _Block, fmt: _Format, budget: int) -> list[_Unit]:
                 # A link is never split; one longer than a message goes alone, over size.
                 units.append(_Unit(fmt.part(part), part_glue))
                 continue
-            for ci, unit in enumerate(_text_chunks(part, fmt, budget)):
-                units.append(unit if ci else _Unit(unit.text, part_glue))
+            units.append(_Unit(fmt.part(part), part_glue, part))
     return units
+
+
+def _fill(
+    current: str, unit: _Unit, fmt: _Format, fits: Callable[[str], bool], messages: list[str]
+) -> str:
+    """Add a splittable text run to `current`, filling each message before starting the
+    next (so a long title does not leave its heading alone in a message). Full messages
+    go to `messages`; returns the unfinished last one.
+
+    Cuts go at word or Khmer-cluster boundaries; only a single "word" longer than a
+    whole message is cut elsewhere, and even then never inside a Khmer cluster.
+    """
+    assert unit.part is not None
+    text, style, glue = unit.part.text, unit.part.style, unit.glue
+    while text:
+        prefix = current + glue if current else ""
+        if fits(prefix + fmt.text(text, style)):
+            return prefix + fmt.text(text, style)
+
+        def fits_here(i: int, prefix: str = prefix, text: str = text) -> bool:
+            return fits(prefix + fmt.text(text[:i].rstrip(), style))
+
+        cut = _last_fitting(_break_positions(text), fits_here)
+        if cut is None and current:
+            messages.append(current)  # not even one word fits here: start a new message
+            current, glue = "", ""
+            continue
+        if cut is None:
+            cut = _longest_head(text, style, fmt, fits)
+        messages.append(prefix + fmt.text(text[:cut].rstrip(), style))
+        current, glue = "", ""
+        text = text[cut:].lstrip()
+    return current
 
 
 # Room kept at the top of every split message for its "(k/n)" header line.
@@ -540,8 +553,12 @@ def _pack(blocks: Sequence[_Block], fmt: _Format, header: Callable[[int, int], s
     for block in blocks:
         for unit in _units(block, fmt, budget):
             joined = current + unit.glue + unit.text if current else unit.text
-            if fits(joined) or not current:
+            if fits(joined):
                 current = joined
+            elif unit.part is not None:
+                current = _fill(current, unit, fmt, fits, messages)
+            elif not current:
+                current = joined  # an unbreakable piece (a link) longer than a message
             else:
                 messages.append(current)
                 current = unit.text

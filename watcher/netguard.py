@@ -65,6 +65,8 @@ def address_kind(address: Address) -> str | None:
         return "multicast"
     if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
         return "carrier-grade NAT"
+    if address.is_reserved:
+        return "reserved"
     if address.is_private:
         return "private"
     if not address.is_global:

@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from watcher import evidence, stories
 from watcher.dedup import eligible, fresh_matches
 from watcher.fetch import Conditional, Fetcher
-from watcher.identity import canonical_url, clean_url, content_hash, item_key
+from watcher.fulltext import Page, fetch_pages
+from watcher.identity import (
+    canonical_url,
+    clean_url,
+    content_hash,
+    fresh_key,
+    key_items,
+    names_one_article,
+    resolve_known,
+)
 from watcher.matching import Matcher
 from watcher.models import Alert, Config, FetchResult, Item, Match, Source
+from watcher.parallel import ParsePool
 from watcher.routing import due_time, route
 from watcher.sources import SourceError, parse_items
+from watcher.sources.sitemap import SitemapIndex
 from watcher.store import KnownItem, Store
 
 log = logging.getLogger("watcher.pipeline")
@@ -66,8 +78,11 @@ class Pipeline:
         fetcher: Fetcher,
         matcher: Matcher | None = None,
         clock: Clock = utcnow,
+        parse_pool: ParsePool | None = None,
     ) -> None:
         self.config = config
+        # Feed bodies are parsed in worker processes when given one (watcher.parallel).
+        self.parse_pool = parse_pool
         self.store = store
         self.fetcher = fetcher
         self.matcher = matcher or Matcher(config.watchlists)
@@ -96,6 +111,7 @@ class Pipeline:
         if result.error is not None:
             return self._failed(source, report, result.error, result.retry_after)
         if result.not_modified:
+            self.store.set_moved_to(source.name, source.url, result.moved_to)
             self.store.record_success(
                 source.name,
                 source.url,
@@ -105,19 +121,71 @@ class Pipeline:
             )
             report.status = "not-modified"
             return report
+        tz = self.config.settings.timezone
+        origin: dict[int, FetchResult] = {}  # id(item) → the child sitemap it came from
         try:
-            items = await asyncio.to_thread(parse_items, source, result)
+            try:
+                if self.parse_pool is not None:
+                    items = await self.parse_pool.parse(source, result, tz)
+                else:
+                    items = await asyncio.to_thread(parse_items, source, result, tz)
+            except SitemapIndex as index:
+                # An index lists sitemaps; read the newest few (watcher.sources.sitemap).
+                items = []
+                for child_url in index.children:
+                    child = await self.fetcher.fetch_untrusted(
+                        child_url, proxy=source.proxy, allow_private=source.allow_private
+                    )
+                    if child.error is not None:
+                        error = f"sitemap {child_url}: {child.error}"
+                        return self._failed(source, report, error, child.retry_after)
+                    for item in await asyncio.to_thread(parse_items, source, child, tz):
+                        origin[id(item)] = child
+                        items.append(item)
         except SourceError as exc:
             return self._failed(source, report, str(exc), None)
         except Exception as exc:  # a parser bug must not take the other sources down
             log.exception("event=parser-crash source=%s", source.name)
             return self._failed(source, report, f"could not parse: {type(exc).__name__}", None)
-        keyed: dict[str, Item] = {}
-        for item in items:
-            keyed.setdefault(item_key(item), item)  # a repeated key: first entry wins
-        known = self.store.known_items(source.name, list(keyed))
-        observed = await asyncio.to_thread(self._observe, source, keyed, known)
-        self._record(source, result, observed, report)
+        # Item identity (SPEC §6) that survives guids repeated within a feed or changed on
+        # every fetch: keyed per fetch, then recognised by key, else by link and title.
+        keyed = key_items(items)
+        links = {canonical_url(i.link) for i in keyed.values() if i.link and i.link.strip()}
+        known, clashes = resolve_known(
+            keyed,
+            self.store.known_items(source.name, list(keyed)),
+            self.store.items_by_canonical(source.name, links),
+        )
+        if clashes:  # new items whose key a stored item holds: a fresh key, never a crash
+
+            def taken(key: str) -> bool:
+                return key in keyed or bool(self.store.known_items(source.name, [key]))
+
+            renamed = {key: fresh_key(key, keyed[key], taken) for key in clashes}
+            keyed = {renamed.get(k, k): i for k, i in keyed.items()}
+        # Items still in their feed keep their identity through Store.prune.
+        self.store.touch_items([k.id for k in known.values()], now)
+        pages: dict[str, Page] = {}
+        if source.fulltext:
+            # Only new items that may still alert: a first poll's undated back
+            # catalogue and items older than max_age are never fetched.
+            first_poll = not self.store.has_items(source.name)
+            max_age = self.config.settings.max_age
+            wanted = {
+                k: i
+                for k, i in keyed.items()
+                if k not in known
+                and not eligible(i, first_poll=first_poll, now=now, max_age=max_age)
+            }
+            pages, problems = await fetch_pages(self.fetcher, source, wanted)
+            for problem in problems:
+                log.warning("event=fulltext-problem source=%s problem=%r", source.name, problem)
+            if problems:
+                self.store.record_warning(source.name, source.url, self.clock(), problems[-1])
+        extra = {k: p.text for k, p in pages.items()}
+        observed = await asyncio.to_thread(self._observe, source, keyed, known, extra)
+        documents = {k: origin.get(id(i), result) for k, i in keyed.items() if id(i) in origin}
+        self._record(source, result, observed, report, pages, documents)
         report.items = len(keyed)
         return report
 
@@ -131,16 +199,27 @@ class Pipeline:
         return report
 
     def _observe(
-        self, source: Source, keyed: dict[str, Item], known: dict[str, KnownItem]
+        self,
+        source: Source,
+        keyed: dict[str, Item],
+        known: dict[str, KnownItem],
+        extra: Mapping[str, str] | None = None,
     ) -> list[_Observed]:
-        """Match the new or changed items (CPU work, run off the event loop)."""
+        """Match the new or changed items (CPU work, run off the event loop).
+
+        `extra` holds fetched page text by item key (fulltext): it is matched with
+        the item's text but not hashed, so the next poll does not see a change.
+        """
         observed = []
         for key, item in keyed.items():
             digest = content_hash(item)
             previous = known.get(key)
             if previous is not None and previous.content_hash == digest:
                 continue  # unchanged since last poll: nothing to decide
-            matches = self.matcher.match(item.text, source.name)
+            text = item.text
+            if extra and extra.get(key):
+                text = f"{text}\n\n{extra[key]}"
+            matches = self.matcher.match(text, source.name)
             observed.append(_Observed(item, key, digest, previous, matches))
         return observed
 
@@ -150,20 +229,25 @@ class Pipeline:
         result: FetchResult,
         observed: list[_Observed],
         report: PollReport,
+        pages: Mapping[str, Page] | None = None,
+        documents: Mapping[str, FetchResult] | None = None,
     ) -> None:
         now = self.clock()
         settings = self.config.settings
         new_count = sum(1 for o in observed if o.known is None)
+        # Inside an outer transaction (`once --dry-run` rolls everything back) no
+        # evidence file is written: a dry run records nothing.
+        keep_evidence = not self.store.in_transaction()
         with self.store.atomic():
             first_poll = not self.store.has_items(source.name)
             for obs in observed:
                 item = obs.item
                 canonical = canonical_url(item.link) if item.link else None
+                fingerprint = stories.fingerprint(item)
+                dated = min(item.when or now, now)  # a date in the future is a feed's error
                 story_id = obs.known.story_id if obs.known else None
-                if story_id is None and canonical:
-                    story_id = self.store.story_by_canonical(canonical)
                 if story_id is None:
-                    story_id = self.store.new_story(canonical, item.title, now)
+                    story_id = self._resolve_story(source, item, canonical, fingerprint, dated)
                 item_id = self.store.save_item(
                     known=obs.known,
                     source=source.name,
@@ -178,6 +262,14 @@ class Pipeline:
                     story_id=story_id,
                     now=now,
                 )
+                if fingerprint is not None:
+                    self.store.save_fingerprint(
+                        item_id=item_id,
+                        story_id=story_id,
+                        source=source.name,
+                        at=dated,
+                        fingerprint=fingerprint,
+                    )
                 if not obs.matches:
                     continue
                 why_not = eligible(item, first_poll=first_poll, now=now, max_age=settings.max_age)
@@ -204,6 +296,16 @@ class Pipeline:
                 alert_id = self.store.add_alert(
                     story_id=story_id, item_id=item_id, alert=alert, now=now
                 )
+                if keep_evidence:
+                    page = (pages or {}).get(obs.key)
+                    kept = evidence.keep_for_alert(
+                        settings.state_dir,
+                        source=source.name,
+                        text=f"{item.text}\n\n{page.text}" if page else item.text,
+                        page=page,
+                        response=(documents or {}).get(obs.key, result),
+                    )
+                    self.store.add_evidence(alert_id, kept)
                 for channel, names in route(alert, self.config.channels):
                     severity = max(m.severity for m in matches if m.watchlist in names)
                     held = self.store.digest_held_until(channel.name)
@@ -225,7 +327,35 @@ class Pipeline:
                 etag=result.etag,
                 last_modified=result.last_modified,
                 new_items=new_count,
-                moved_to=None,
             )
+            self.store.set_moved_to(source.name, source.url, result.moved_to)
         report.new_items = new_count
         report.changed_items = len(observed) - new_count
+
+    def _resolve_story(
+        self,
+        source: Source,
+        item: Item,
+        canonical: str | None,
+        fingerprint: stories.Fingerprint | None,
+        dated: datetime,
+    ) -> int:
+        """The story a new item belongs to (SPEC §6), creating one if it is new.
+
+        The same canonical link from any source, else a near-identical text from another
+        source within 7 days (watcher.stories), else a new story.
+        """
+        if canonical and names_one_article(
+            canonical, item.title, self.store.link_titles(source.name, canonical)
+        ):
+            found = self.store.story_by_link(canonical)
+            if found is not None:
+                return found
+        if fingerprint is not None:
+            candidates = self.store.story_candidates(
+                fingerprint, dated - stories.WINDOW, dated + stories.WINDOW
+            )
+            found = stories.choose_story(fingerprint, source.name, dated, candidates)
+            if found is not None:
+                return found
+        return self.store.new_story(canonical, item.title, self.clock())

@@ -14,10 +14,13 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from watcher.evidence import Evidence
 from watcher.models import Alert, Match, Severity
+from watcher.stories import FINGERPRINT_KEEP, Candidate, Fingerprint
+from watcher.stories import METHOD as FINGERPRINT_METHOD
 
 DB_NAME = "watcher.sqlite3"
 
@@ -119,6 +122,48 @@ MIGRATIONS: tuple[str, ...] = (
         heartbeat REAL NOT NULL,
         stopped REAL
     );
+    """,
+    # 3: evidence behind each alert (SPEC §10), and per-source warnings that are not
+    # failures (a fulltext page that could not be fetched, refused links).
+    """
+    CREATE TABLE evidence (
+        alert_id INTEGER PRIMARY KEY REFERENCES alerts(id),
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        text_path TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        url TEXT NOT NULL,
+        fetched_at REAL,
+        kind TEXT NOT NULL
+    );
+    ALTER TABLE sources ADD COLUMN last_warning TEXT;
+    ALTER TABLE sources ADD COLUMN last_warning_at REAL;
+    """,
+    # 4: story fingerprints for near-duplicate detection (SPEC §6, watcher/stories.py): one
+    # MinHash signature per item and its LSH band keys, indexed so that finding an item's
+    # copies is an index lookup however many stories the store holds; plus the indexes that
+    # item identity (by link within a source) and pruning (by last sight) use.
+    """
+    CREATE TABLE item_fingerprints (
+        item_id INTEGER PRIMARY KEY,
+        story_id INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        at REAL NOT NULL,
+        method TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        numbers TEXT NOT NULL DEFAULT '',
+        signature BLOB NOT NULL
+    );
+    CREATE INDEX item_fingerprints_at ON item_fingerprints(at);
+    CREATE TABLE story_bands (
+        band_key INTEGER NOT NULL,
+        at REAL NOT NULL,
+        item_id INTEGER NOT NULL
+    );
+    CREATE INDEX story_bands_lookup ON story_bands(band_key, at);
+    CREATE INDEX story_bands_item ON story_bands(item_id);
+    CREATE INDEX items_source_canonical ON items(source, canonical);
+    CREATE INDEX items_last_seen ON items(last_seen);
     """,
 )
 
@@ -652,12 +697,6 @@ class Store:
         )
         return [(r[0], r[1], _dt(r[2]), _dt(r[3]), r[4]) for r in rows]
 
-    def delivery_states(self, ids: Sequence[int]) -> dict[int, str]:
-        """The outbox state of each delivery id (tests and diagnostics)."""
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT id, state FROM outbox WHERE id IN ({marks})", tuple(ids))
-        return {r[0]: r[1] for r in rows}
-
     # -- the daemon (`watcher run`, `status`) ---------------------------------
 
     def plan_poll(self, name: str, url: str, when: datetime | None) -> None:
@@ -698,6 +737,198 @@ class Store:
             heartbeat=_dt(row["heartbeat"]) or datetime.now(UTC),
             stopped=_dt(row["stopped"]),
         )
+
+    # -- fetching and evidence (SPEC §8, §10) -------------------------------
+
+    def in_transaction(self) -> bool:
+        """True inside an open transaction, such as `once --dry-run`'s rollback block:
+        the pipeline writes no evidence files then, as a dry run records nothing."""
+        return self.db.in_transaction
+
+    def set_moved_to(self, name: str, url: str, moved_to: str | None) -> None:
+        """Where the source's URL now permanently redirects (None: it no longer does)."""
+        with self.atomic():
+            self._ensure_source(name, url)
+            self.db.execute("UPDATE sources SET moved_to = ? WHERE name = ?", (moved_to, name))
+
+    def record_warning(self, name: str, url: str, now: datetime, warning: str) -> None:
+        """A problem that is not a failed poll (an item page refused or unreachable)."""
+        with self.atomic():
+            self._ensure_source(name, url)
+            self.db.execute(
+                "UPDATE sources SET last_warning = ?, last_warning_at = ? WHERE name = ?",
+                (warning, _ts(now), name),
+            )
+
+    def source_warning(self, name: str) -> tuple[str, datetime] | None:
+        """The source's last warning and when it happened, if any."""
+        row = self.db.execute(
+            "SELECT last_warning, last_warning_at FROM sources WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return row[0], _dt(row[1]) or datetime.now(UTC)
+
+    def add_evidence(self, alert_id: int, evidence: Evidence) -> None:
+        """Link an alert to its evidence files (paths relative to the state directory)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO evidence (alert_id, path, sha256, text_path, text_sha256, "
+            "url, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (alert_id, evidence.path, evidence.sha256, evidence.text_path,
+             evidence.text_sha256, evidence.url, _ts(evidence.fetched_at), evidence.kind),
+        )  # fmt: skip
+
+    def evidence_for(self, alert_id: int) -> Evidence | None:
+        """The evidence recorded for an alert, if any."""
+        row = self.db.execute("SELECT * FROM evidence WHERE alert_id = ?", (alert_id,)).fetchone()
+        if row is None:
+            return None
+        return Evidence(
+            path=row["path"],
+            sha256=row["sha256"],
+            text_path=row["text_path"],
+            text_sha256=row["text_sha256"],
+            url=row["url"],
+            fetched_at=_dt(row["fetched_at"]),
+            kind=row["kind"],
+        )
+
+    # -- story identity and retention (SPEC §6; watcher/identity.py, watcher/stories.py) ---
+
+    def items_by_canonical(
+        self, source: str, canonicals: Iterable[str]
+    ) -> dict[str, list[tuple[KnownItem, str]]]:
+        """The stored items of `source` with each canonical link, with their titles.
+
+        How an item is recognised when its guid changed (guid churn) or its guid is
+        shared with other items (see identity.resolve_known).
+        """
+        found: dict[str, list[tuple[KnownItem, str]]] = {}
+        links = sorted(set(canonicals))
+        for start in range(0, len(links), 500):
+            chunk = links[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT id, canonical, content_hash, story_id, title FROM items "
+                f"WHERE source = ? AND canonical IN ({marks}) ORDER BY id",
+                (source, *chunk),
+            )
+            for row in rows:
+                known = KnownItem(row["id"], row["content_hash"], row["story_id"])
+                found.setdefault(row["canonical"], []).append((known, row["title"] or ""))
+        return found
+
+    def story_by_link(self, canonical: str) -> int | None:
+        """The story of any item, from any source, whose canonical link is `canonical`."""
+        row = self.db.execute(
+            "SELECT story_id FROM items WHERE canonical = ? AND story_id IS NOT NULL "
+            "ORDER BY id LIMIT 1",
+            (canonical,),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        return self.story_by_canonical(canonical)
+
+    def link_titles(self, source: str, canonical: str) -> list[str]:
+        """Titles of the source's stored items that carry this canonical link."""
+        rows = self.db.execute(
+            "SELECT title FROM items WHERE source = ? AND canonical = ?", (source, canonical)
+        )
+        return [r[0] or "" for r in rows]
+
+    def save_fingerprint(
+        self, *, item_id: int, story_id: int, source: str, at: datetime, fingerprint: Fingerprint
+    ) -> None:
+        """Keep an item's fingerprint and its band keys (replacing an older one)."""
+        self.db.execute("DELETE FROM story_bands WHERE item_id = ?", (item_id,))
+        self.db.execute(
+            "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
+            "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, story_id, source, _ts(at), FINGERPRINT_METHOD, fingerprint.size,
+             " ".join(str(n) for n in fingerprint.numbers), fingerprint.signature),
+        )  # fmt: skip
+        self.db.executemany(
+            "INSERT INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
+            [(key, _ts(at), item_id) for key in fingerprint.bands],
+        )
+
+    def story_candidates(
+        self, fingerprint: Fingerprint, since: datetime, until: datetime
+    ) -> list[Candidate]:
+        """Stored copies dated within [since, until] that share a band with `fingerprint`.
+
+        An index lookup on (band_key, at): its cost follows the number of copies that
+        collide, not the number of stories in the store.
+        """
+        marks = ",".join("?" * len(fingerprint.bands))
+        rows = self.db.execute(
+            f"SELECT story_id, source, at, numbers, signature FROM item_fingerprints "
+            f"WHERE method = ? AND item_id IN (SELECT item_id FROM story_bands "
+            f"WHERE band_key IN ({marks}) AND at BETWEEN ? AND ?)",
+            (FINGERPRINT_METHOD, *fingerprint.bands, _ts(since), _ts(until)),
+        )
+        return [
+            Candidate(
+                story_id=row["story_id"],
+                source=row["source"],
+                at=_dt(row["at"]) or since,
+                signature=bytes(row["signature"]),
+                numbers=tuple(int(n) for n in row["numbers"].split()),
+            )
+            for row in rows
+        ]
+
+    def touch_items(self, ids: Iterable[int], now: datetime) -> None:
+        """Mark items as still carried by their feed, so that pruning keeps their identity."""
+        with self.atomic():
+            self.db.executemany(
+                "UPDATE items SET last_seen = ? WHERE id = ?", [(_ts(now), i) for i in ids]
+            )
+
+    def prune(self, now: datetime, retention: float) -> dict[str, int]:
+        """Drop what is no longer needed; returns how many rows each step touched.
+
+        - Item text not seen for `retention` seconds (settings.retention, default 90 days).
+        - Fingerprints older than FINGERPRINT_KEEP: near-duplicates only count within
+          7 days (SPEC §6); the margin covers copies that arrive late.
+        - Item identities (key, canonical link, story) not seen in a feed for
+          max(4 × retention, 365 days), and stories left with no item: an item still
+          in its feed is touched on every poll, so it can never come back as new; items
+          and stories that were alerted are kept for good (alerts and exports refer to
+          them), so an alerted story never alerts again.
+        """
+        text_cut = _ts(now - timedelta(seconds=retention))
+        fingerprint_cut = _ts(now - FINGERPRINT_KEEP)
+        forget_cut = _ts(now - max(timedelta(seconds=4 * retention), timedelta(days=365)))
+        counts: dict[str, int] = {}
+        with self.atomic():
+            counts["texts"] = self.db.execute(
+                "UPDATE items SET text = NULL WHERE last_seen < ? AND text IS NOT NULL",
+                (text_cut,),
+            ).rowcount
+            counts["identities"] = self.db.execute(
+                "DELETE FROM items WHERE last_seen < ? AND id NOT IN "
+                "(SELECT item_id FROM alerts WHERE item_id IS NOT NULL)",
+                (forget_cut,),
+            ).rowcount
+            counts["fingerprints"] = self.db.execute(
+                "DELETE FROM item_fingerprints WHERE at < ? OR item_id NOT IN "
+                "(SELECT id FROM items)",
+                (fingerprint_cut,),
+            ).rowcount
+            self.db.execute(
+                "DELETE FROM story_bands WHERE at < ? OR item_id NOT IN "
+                "(SELECT item_id FROM item_fingerprints)",
+                (fingerprint_cut,),
+            )
+            counts["stories"] = self.db.execute(
+                "DELETE FROM stories WHERE last_seen < ? "
+                "AND id NOT IN (SELECT story_id FROM items WHERE story_id IS NOT NULL) "
+                "AND id NOT IN (SELECT story_id FROM alerts WHERE story_id IS NOT NULL) "
+                "AND id NOT IN (SELECT story_id FROM story_alerts)",
+                (forget_cut,),
+            ).rowcount
+        return counts
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The product's curated term sets (SPEC §5): a watchlist term `@name` stands for a list.
 
 Staff write `near = ["@arrest"]` instead of keeping their own list of the ways English
-and Khmer news report an arrest. The README lists every set; `watcher check` rejects an
+and Khmer news report an arrest. docs/matching.md lists every set; `watcher check` rejects an
 unknown one (`is_termset`, `expand_terms`).
 """
 
@@ -14,9 +14,13 @@ TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         # Arrest, detention, custody, charges, conviction and sentencing.
         "arrest": (
+            # English: every word also matches its inflections (Snowball stem), so
+            # "charged" reaches "charges", "convicted" "conviction", "imprisoned"
+            # "imprisonment". "detention" is listed: no stemmer joins it to "detain".
             "arrest*",
             "detain*",
             "detention",
+            "detainee*",
             "custody",
             "charged",
             "indicted",
@@ -25,16 +29,26 @@ TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "jailed",
             "imprisoned",
             "summoned",
+            "remanded",
+            "apprehended",
+            "behind bars",
             "pretrial detention",
             "provisional detention",
+            # Khmer: arrest, detain (also ចាប់ឃាត់ខ្លួន), hold in custody, charge,
+            # convict, sentence, be jailed / put in prison, summon.
             "ចាប់ខ្លួន",
             "ឃាត់ខ្លួន",
+            "ចាប់ឃាត់",
             "ឃុំខ្លួន",
+            "ឃុំឃាំង",
             "ចោទប្រកាន់",
             "ផ្ដន្ទាទោស",
             "កាត់ទោស",
             "ជាប់ពន្ធនាគារ",
             "ដាក់ពន្ធនាគារ",
+            "បញ្ជូនទៅពន្ធនាគារ",
+            "ជាប់គុក",
+            "ដាក់គុក",
             "កោះហៅ",
         ),
         # New legal instruments that restrict rights.

@@ -69,7 +69,12 @@ def parse_html_list(source: Source, result: FetchResult, tz: str = "UTC") -> lis
         link = urljoin(base, href.strip()) if href else None
         date_node = entry.css_first(source.date) if source.date else None
         # <time datetime="2026-11-25T10:00+07:00"> is exact; the visible text may not be.
-        machine = date_node.attributes.get("datetime") if date_node is not None else None
+        machine = None
+        if date_node is not None:
+            inner = date_node.css_first("time[datetime]")
+            machine = date_node.attributes.get("datetime") or (
+                inner.attributes.get("datetime") if inner is not None else None
+            )
         date_text = machine or _text(date_node)
         summary = _text(entry.css_first(source.summary)) if source.summary else ""
         if not title and not link:

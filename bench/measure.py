@@ -1,0 +1,67 @@
+"""Measure one benchmark subprocess: wall time, CPU seconds and peak RSS of its tree.
+
+CPU comes from wait4(2): the kernel adds the CPU of every descendant the child
+reaped (a process pool's workers) to the child's own. Peak RSS is sampled every
+100 ms as the sum over the process and all its descendants (a pool's workers
+hold memory of their own that ru_maxrss, a per-process maximum, would not add).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+SAMPLE_EVERY = 0.1
+
+
+@dataclass(frozen=True)
+class Run:
+    """Figures of one measured subprocess."""
+
+    wall: float  # seconds
+    cpu: float  # user + system seconds, the process and its reaped descendants
+    peak_rss: int  # bytes, the tree's sampled maximum (at least the child's ru_maxrss)
+    returncode: int
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total = 0
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue  # exited between listing and reading
+    return total
+
+
+def measure(argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> Run:
+    """Run `argv` to completion with stdout+stderr in `log`; return its figures."""
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        watched = psutil.Process(child.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_rss(watched))
+            time.sleep(SAMPLE_EVERY)
+        wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    return Run(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_rss=max(peak, usage.ru_maxrss * 1024),
+        returncode=child.returncode,
+    )

@@ -1,0 +1,107 @@
+"""The stale-source decision (SPEC §8): report once after `stale_after`, once on recovery.
+
+Pure: states in, notices out. The end-to-end path (a failing FeedServer source, the
+outbox, the admin webhook) is in test_delivery.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from watcher.health import check_stale, decide_stale
+from watcher.models import Channel, Config, Settings, Source
+from watcher.store import SourceState, Store
+
+TZ = ZoneInfo("Asia/Phnom_Penh")
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Phnom Penh
+SIX_HOURS = 6 * 3600.0
+SOURCES = (Source(name="Gazette", url="https://gazette.example/feed"),)
+
+
+def failing(hours: float, *, reported: bool = False) -> dict[str, SourceState]:
+    return {
+        "Gazette": SourceState(
+            name="Gazette",
+            failures=12,
+            failing_since=NOW - timedelta(hours=hours),
+            last_error="HTTP 503 Service Unavailable",
+            stale_reported=reported,
+        )
+    }
+
+
+def test_a_source_failing_less_than_stale_after_is_not_reported() -> None:
+    assert decide_stale(SOURCES, failing(5.99), NOW, SIX_HOURS, TZ) == []
+
+
+def test_a_source_failing_for_stale_after_is_reported_with_its_error() -> None:
+    [notice] = decide_stale(SOURCES, failing(6), NOW, SIX_HOURS, TZ)
+    assert notice.kind == "stale" and notice.source == "Gazette"
+    assert notice.title == "watcher: source failing: Gazette"
+    assert "for 6 h, since 2026-11-25 04:00 +07 (12 failed polls)" in notice.body
+    assert "HTTP 503 Service Unavailable" in notice.body
+
+
+def test_an_already_reported_source_is_not_reported_again() -> None:
+    assert decide_stale(SOURCES, failing(30, reported=True), NOW, SIX_HOURS, TZ) == []
+
+
+def test_recovery_is_reported_only_after_a_stale_report() -> None:
+    recovered = SourceState(name="Gazette", last_success=NOW, stale_reported=True)
+    [notice] = decide_stale(SOURCES, {"Gazette": recovered}, NOW, SIX_HOURS, TZ)
+    assert notice.kind == "recovered"
+    assert "2026-11-25 10:00 +07" in notice.body
+    quiet = SourceState(name="Gazette", last_success=NOW)
+    assert decide_stale(SOURCES, {"Gazette": quiet}, NOW, SIX_HOURS, TZ) == []
+
+
+def test_sources_not_in_the_config_or_never_polled_are_ignored() -> None:
+    assert decide_stale((), failing(48), NOW, SIX_HOURS, TZ) == []
+    assert decide_stale(SOURCES, {}, NOW, SIX_HOURS, TZ) == []
+
+
+def test_check_stale_queues_one_admin_notice_and_remembers_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "watcher.sqlite3")
+    config = Config(
+        path=str(tmp_path / "watcher.toml"),
+        settings=Settings(state_dir=str(tmp_path), timezone="Asia/Phnom_Penh", admin_channel="ops"),
+        sources=SOURCES,
+        channels=(
+            Channel("staff", "json://127.0.0.1:9/staff"),
+            Channel("ops", "json://127.0.0.1:9/ops", watchlists=()),
+        ),
+    )
+    try:
+        store.record_failure("Gazette", SOURCES[0].url, NOW - timedelta(hours=7), "HTTP 500", None)
+        assert [n.kind for n in check_stale(config, store, NOW)] == ["stale"]
+        assert check_stale(config, store, NOW + timedelta(hours=1)) == []
+        assert store.source_state("Gazette").stale_reported
+        due = store.due_deliveries(NOW)
+        assert [(d.channel, d.notice_title) for d in due] == [
+            ("ops", "watcher: source failing: Gazette")
+        ]
+        store.record_success("Gazette", SOURCES[0].url, NOW, etag=None, last_modified=None)
+        assert [n.kind for n in check_stale(config, store, NOW)] == ["recovered"]
+        assert check_stale(config, store, NOW) == []
+        assert {d.channel for d in store.due_deliveries(NOW)} == {"ops"}
+    finally:
+        store.close()
+
+
+def test_without_an_admin_channel_reports_are_only_logged(tmp_path: Path) -> None:
+    store = Store(tmp_path / "watcher.sqlite3")
+    config = Config(
+        path=str(tmp_path / "watcher.toml"),
+        settings=Settings(state_dir=str(tmp_path)),
+        sources=SOURCES,
+        channels=(Channel("staff", "json://127.0.0.1:9/staff"),),
+    )
+    try:
+        store.record_failure("Gazette", SOURCES[0].url, NOW - timedelta(hours=7), "HTTP 500", None)
+        assert len(check_stale(config, store, NOW)) == 1
+        assert store.due_deliveries(NOW) == []  # never to a staff channel
+        assert check_stale(config, store, NOW) == []  # and logged once
+    finally:
+        store.close()

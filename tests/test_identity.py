@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from watcher.identity import canonical_url, clean_url, content_hash, item_key
+from watcher.identity import (
+    canonical_url,
+    clean_url,
+    content_hash,
+    fresh_key,
+    item_key,
+    key_items,
+    names_one_article,
+    resolve_known,
+)
 from watcher.models import Item
 
 DATA = Path(__file__).parent / "data" / "identity"
@@ -65,3 +75,72 @@ def test_content_hash_changes_with_text() -> None:
     )
     assert content_hash(a) != content_hash(b)
     assert content_hash(a) == content_hash(Item(source="t", guid="2", link="x", title=a.title))
+
+
+# -- item identity within one source when guids misbehave ----------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+
+
+def _entry(guid: str | None, link: str | None, title: str) -> Item:
+    return Item(source="s", guid=guid, link=link, title=title)
+
+
+def test_a_guid_shared_by_different_links_keys_each_item_by_link() -> None:
+    a = _entry("https://gazette.example/", "https://gazette.example/doc/141", "No. 141")
+    b = _entry("https://gazette.example/", "https://gazette.example/doc/142", "No. 142")
+    keyed = key_items([a, b])
+    assert list(keyed) == ["link:gazette.example/doc/141", "link:gazette.example/doc/142"]
+    # The same entry listed twice is still one item.
+    assert list(key_items([a, a])) == ["guid:https://gazette.example/"]
+
+
+def test_a_link_shared_by_different_titles_is_no_identity() -> None:
+    a = _entry(None, "https://ministry.example/announcements", "Prakas on licences")
+    b = _entry(None, "https://ministry.example/announcements#2", "Prakas on NGOs")
+    keyed = key_items([a, b])
+    assert len(keyed) == 2 and all(k.startswith("hash:") for k in keyed)
+
+
+def test_churned_guids_are_recognised_by_link_and_title() -> None:
+    item = _entry("new-guid", "https://x.example/a?utm_source=rss", "Union leader detained")
+    keyed = key_items([item])
+    resolved, clashes = resolve_known(
+        keyed, {}, {"x.example/a": [(Stored(7), "Union leader detained")]}
+    )
+    assert resolved == {"guid:new-guid": Stored(7)} and clashes == []
+    # Same link but another headline: not the stored item (it may be another article).
+    resolved, _ = resolve_known(keyed, {}, {"x.example/a": [(Stored(7), "Something else")]})
+    assert resolved == {}
+
+
+def test_a_guid_that_moved_to_another_link_is_a_new_item_with_a_fresh_key() -> None:
+    item = _entry("g1", "https://x.example/b", "Second article")
+    keyed = key_items([item])
+    resolved, clashes = resolve_known(keyed, {"guid:g1": Stored(3)}, {})
+    assert resolved == {} and clashes == ["guid:g1"]
+    taken = {"guid:g1", "guid:g1@x.example/b"}
+    assert fresh_key("guid:g1", item, taken.__contains__) == "guid:g1@x.example/b#2"
+    # A guid that stays with its link is the stored item (an edit).
+    resolved, clashes = resolve_known(
+        keyed, {"guid:g1": Stored(3)}, {"x.example/b": [(Stored(3), "Old headline")]}
+    )
+    assert resolved == {"guid:g1": Stored(3)} and clashes == []
+
+
+def test_no_stored_item_is_claimed_twice() -> None:
+    a = _entry("g1", "https://x.example/a", "Same")
+    b = _entry("g2", "https://x.example/a", "Same")
+    keyed = key_items([a, b])
+    resolved, clashes = resolve_known(keyed, {}, {"x.example/a": [(Stored(1), "Same")]})
+    assert resolved == {"guid:g1": Stored(1)} and clashes == []
+
+
+def test_names_one_article() -> None:
+    assert names_one_article("x.example/a", "T", [])
+    assert names_one_article("x.example/a", "T", ["T"])
+    assert not names_one_article("x.example/a", "T", ["Other"])
+    assert not names_one_article("gazette.example", "T", [])

@@ -242,6 +242,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"      last error {_when(st.last_error_at, tz)}: {st.last_error}")
             if st.retry_after and st.retry_after > utcnow():
                 print(f"      waiting (Retry-After) until {_when(st.retry_after, tz)}")
+            if st.moved_to:
+                print(f"      moved permanently to {st.moved_to}: update its url in the config")
+            warning = store.source_warning(source.name)
+            if warning is not None:
+                print(f"      last warning {_when(warning[1], tz)}: {warning[0]}")
         counts = store.outbox_counts()
         print(
             f"Outbox: pending {counts.get('pending', 0) + counts.get('sending', 0)}, "

@@ -158,9 +158,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE story_bands (
         band_key INTEGER NOT NULL,
         at REAL NOT NULL,
-        item_id INTEGER NOT NULL
-    );
-    CREATE INDEX story_bands_lookup ON story_bands(band_key, at);
+        item_id INTEGER NOT NULL,
+        PRIMARY KEY (band_key, at, item_id)
+    ) WITHOUT ROWID;
     CREATE INDEX story_bands_item ON story_bands(item_id);
     CREATE INDEX items_source_canonical ON items(source, canonical);
     CREATE INDEX items_last_seen ON items(last_seen);
@@ -848,7 +848,7 @@ class Store:
              " ".join(str(n) for n in fingerprint.numbers), fingerprint.signature),
         )  # fmt: skip
         self.db.executemany(
-            "INSERT INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
             [(key, _ts(at), item_id) for key in fingerprint.bands],
         )
 
@@ -857,7 +857,7 @@ class Store:
     ) -> list[Candidate]:
         """Stored copies dated within [since, until] that share a band with `fingerprint`.
 
-        An index lookup on (band_key, at): its cost follows the number of copies that
+        A lookup in the (band_key, at) primary key: its cost follows the number of copies that
         collide, not the number of stories in the store.
         """
         marks = ",".join("?" * len(fingerprint.bands))

@@ -1,0 +1,83 @@
+"""Load and validate the TOML config and the people list (SPEC §3, §4).
+
+`load_config` returns a `watcher.models.Config` or raises `ConfigError` carrying *every*
+problem it found, each as `FILE:LINE: field: message` (STYLE: "config errors are data").
+
+How it works, and why (one module each):
+
+- `locator`: `tomllib` parses the file but keeps no line numbers, so `Locator` scans the
+  text for table headers and `key =` lines to map (table, entry, key) back to a line.
+- `tables`: pydantic (strict, `extra="forbid"`) checks the shape of each table: unknown
+  keys, missing keys, wrong types. Values with a meaning of their own (durations,
+  severities, URLs, term lists) are read by the plain readers in `values`, so their
+  messages say what is wrong in the config's own words rather than pydantic's.
+- `loader`: checks that span tables (duplicate names, references between watchlists,
+  sources and channels, the people file) run afterwards over the raw data, so one broken
+  entry does not hide the mistakes in the others. `channel_urls` fills `${VAR}` in
+  channel URLs; `people` reads the people CSV; `issues` holds `ConfigIssue`.
+
+Field names in issues follow one convention: `settings.KEY`, and `TABLE[NAME].KEY` for
+entries of `[[sources]]`, `[[watchlists]]` and `[[channels]]`, where NAME is the entry's
+`name`; an entry without a usable name is `TABLE[#N]`, N counting its tables from 1.
+Problems inside the people CSV name that file, its line and the column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from watcher.config.issues import ConfigError, ConfigIssue
+from watcher.config.loader import Loader
+from watcher.config.people import load_people
+from watcher.models import Config
+from watcher.termsets import TERMSETS
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "KNOWN_TERM_SETS",
+    "ConfigError",
+    "ConfigIssue",
+    "check_config",
+    "default_config_path",
+    "load_config",
+    "load_people",
+]
+
+#: Term sets (`@arrest`) that `any`, `all`, `none` and `near` may name (SPEC §5). The
+#: matching module owns their words; this is only the list of names `check` accepts
+#: (watcher.config.values reads it from here each time it checks a term).
+KNOWN_TERM_SETS: frozenset[str] = frozenset(TERMSETS)  # `@name` in any/all/none/near
+
+#: Where the config lives when neither `-c` nor `$WATCHER_CONFIG` says (SPEC §3).
+DEFAULT_CONFIG_PATH = Path("config/watcher.toml")
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Return `$WATCHER_CONFIG` if set and not empty, else `config/watcher.toml` (SPEC §3)."""
+    env = os.environ if environ is None else environ
+    value = env.get("WATCHER_CONFIG", "")
+    return Path(value) if value else DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and return the config at `path`; `${VAR}` in channel URLs reads `environ`.
+
+    Relative paths in the file resolve against the file's folder. Raises `ConfigError` with
+    every problem found (never a partial config).
+    """
+    loader = Loader(Path(path), os.environ if environ is None else environ)
+    config = loader.load()
+    if loader.issues or config is None:
+        raise ConfigError(loader.sorted_issues())
+    return config
+
+
+def check_config(path: str | Path, environ: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Return every problem in the config at `path` (an empty list when it is valid)."""
+    try:
+        load_config(path, environ)
+    except ConfigError as error:
+        return error.issues
+    return []

@@ -1,0 +1,369 @@
+"""One validation run over a config file: `Loader` reads it, collects every issue, and
+builds the `watcher.models.Config` only when there are none.
+
+Checks that span tables (duplicate names, references between watchlists, sources and
+channels, the people file) run over the raw data after each table's shape is checked,
+so one broken entry does not hide the mistakes in the others.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+from watcher.config.channel_urls import expand_channel_url
+from watcher.config.issues import ConfigIssue, os_reason, suggest, unknown_key_message
+from watcher.config.locator import Locator, decode_error_position
+from watcher.config.people import load_people
+from watcher.config.tables import (
+    ENTRY_NOUN,
+    TABLE_MODELS,
+    TABLES,
+    ChannelTable,
+    Entry,
+    SettingsTable,
+    SourceTable,
+    Table,
+    WatchlistTable,
+    pydantic_message,
+)
+from watcher.config.values import read_kind, read_names, read_optional_name, read_text
+from watcher.models import Channel, Config, Person, Settings, Source, Watchlist
+
+_HTML_SELECTORS = ("item", "title", "link", "date", "summary")
+_HTML_REQUIRED = ("item", "title", "link")
+_T = TypeVar("_T")
+
+
+class Loader:
+    """One validation run: reads the file, collects issues, builds the Config if clean."""
+
+    def __init__(self, path: Path, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.file = str(path)
+        self.folder = path.parent
+        self.environ = environ
+        self.issues: list[ConfigIssue] = []
+        self.locator = Locator("")
+        self._people: dict[Path, list[Person]] = {}
+
+    def sorted_issues(self) -> list[ConfigIssue]:
+        # The config's own lines first, then other files (people lists), each in line order.
+        return sorted(self.issues, key=lambda i: (i.file != self.file, i.file, i.line))
+
+    def add(self, line: int, field: str, message: str, file: str | None = None) -> None:
+        self.issues.append(ConfigIssue(file or self.file, line, field, message))
+
+    def load(self) -> Config | None:
+        data = self._parse()
+        if data is None:
+            return None
+        self._check_root(data)
+        settings = self._validate_settings(data.get("settings", {}))
+        entries = {table: self._entries(data, table) for table in TABLE_MODELS}
+        for table in TABLE_MODELS:
+            self._check_duplicates(entries[table])
+        names = {table: _known_names(entries[table]) for table in TABLE_MODELS}
+
+        sources = [self._source(e, settings) for e in entries["sources"]]
+        watchlists = [self._watchlist(e, names["sources"]) for e in entries["watchlists"]]
+        channels = [self._channel(e, names["watchlists"]) for e in entries["channels"]]
+        self._check_admin_channel(data.get("settings"), names["channels"])
+
+        if self.issues or settings is None:
+            return None
+        return Config(
+            path=os.path.abspath(self.path),
+            settings=self._settings(settings),
+            sources=tuple(s for s in sources if s is not None),
+            watchlists=tuple(w for w in watchlists if w is not None),
+            channels=tuple(c for c in channels if c is not None),
+        )
+
+    # reading ----------------------------------------------------------------------
+
+    def _parse(self) -> dict[str, Any] | None:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as error:
+            self.add(0, "config", os_reason(error))
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # TOML is UTF-8 by definition (TOML 1.0, "Spec").
+            line = raw[: error.start].count(b"\n") + 1
+            self.add(line, "toml", "not UTF-8 text; save the file as UTF-8")
+            return None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            line, message = decode_error_position(str(error), text)
+            self.add(line, "toml", message)
+            return None
+        self.locator = Locator(text)
+        return data
+
+    def _check_root(self, data: Mapping[str, object]) -> None:
+        for key, value in data.items():
+            if key not in TABLES:
+                line = self.locator.line("", None, key)
+                if isinstance(value, dict):
+                    line = self.locator.line(key)
+                elif isinstance(value, list) and value and isinstance(value[0], dict):
+                    line = self.locator.line(key, 0)
+                self.add(line, key, unknown_key_message(key, TABLES))
+        settings = data.get("settings")
+        if settings is not None and not isinstance(settings, dict):
+            self.add(
+                self.locator.line("", None, "settings"), "settings", "must be a [settings] table"
+            )
+
+    def _entries(self, data: Mapping[str, object], table: str) -> list[Entry]:
+        value = data.get(table, [])
+        if not isinstance(value, list):
+            line = self.locator.line(table)
+            self.add(line, table, f"must be [[{table}]] tables (note the double brackets)")
+            return []
+        entries = []
+        for index, raw in enumerate(value):
+            if not isinstance(raw, dict):
+                self.add(
+                    self.locator.line(table, index), f"{table}[#{index + 1}]", "must be a table"
+                )
+                continue
+            name = raw.get("name")
+            label = name.strip() if isinstance(name, str) else ""
+            label = label or f"#{index + 1}"
+            entry = Entry(table, index, raw, label)
+            entry.model = self._validate(TABLE_MODELS[table], raw, table, index, self.field(entry))
+            entries.append(entry)
+        return entries
+
+    def _validate(
+        self, model: type[Table], raw: object, table: str, index: int | None, prefix: str
+    ) -> Any:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as error:
+            for problem in error.errors():
+                key = str(problem["loc"][0]) if problem["loc"] else None
+                field = f"{prefix}.{key}" if key else prefix
+                line = self.locator.line(table, index, key)
+                self.add(line, field, pydantic_message(problem, model))
+            return None
+
+    def field(self, entry: Entry, key: str | None = None) -> str:
+        base = f"{entry.table}[{entry.label}]"
+        return f"{base}.{key}" if key else base
+
+    def line(self, entry: Entry, key: str | None = None) -> int:
+        return self.locator.line(entry.table, entry.index, key)
+
+    # settings ---------------------------------------------------------------------
+
+    def _validate_settings(self, raw: object) -> SettingsTable | None:
+        if not isinstance(raw, dict):
+            return None
+        model: SettingsTable | None = self._validate(
+            SettingsTable, raw, "settings", None, "settings"
+        )
+        return model
+
+    def _settings(self, table: SettingsTable) -> Settings:
+        return Settings(
+            state_dir=self._resolve(table.state_dir),
+            timezone=table.timezone,
+            interval=table.interval,
+            max_age=table.max_age,
+            user_agent=table.user_agent,
+            admin_channel=table.admin_channel,
+            timeout=table.timeout,
+            max_size=table.max_size,
+            proxy=table.proxy,
+            stale_after=table.stale_after,
+            give_up=table.give_up,
+            retention=table.retention,
+        )
+
+    def _resolve(self, relative: str) -> str:
+        # SPEC §3: relative paths resolve against the config file's folder, not the cwd,
+        # so `watcher -c /etc/watcher/watcher.toml` works from any directory.
+        return os.path.abspath(self.folder / relative)
+
+    def _check_admin_channel(self, raw: object, channels: set[str]) -> None:
+        name = _read(raw, "admin_channel", read_optional_name, None)
+        if name is not None and name not in channels:
+            line = self.locator.line("settings", None, "admin_channel")
+            message = f'no channel named "{name}"' + suggest(name, channels)
+            self.add(line, "settings.admin_channel", message)
+
+    # cross-entry checks -----------------------------------------------------------
+
+    def _check_duplicates(self, entries: list[Entry]) -> None:
+        first: dict[str, int] = {}
+        for entry in entries:
+            if entry.label.startswith("#"):
+                continue
+            line = self.line(entry, "name")
+            if entry.label in first:
+                noun = ENTRY_NOUN[entry.table]
+                earlier = first[entry.label]
+                message = f'duplicate name "{entry.label}": the {noun} on line {earlier} has it too'
+                self.add(line, self.field(entry, "name"), message)
+            else:
+                first[entry.label] = line
+
+    def _check_references(self, entry: Entry, key: str, known: set[str], noun: str) -> None:
+        nothing: tuple[str, ...] = ()
+        for name in _read(entry.raw, key, read_names, nothing) or nothing:
+            if name != "*" and name not in known:
+                message = f'no {noun} named "{name}"' + suggest(name, known)
+                self.add(self.line(entry, key), self.field(entry, key), message)
+
+    # Each entry is checked from its raw values, field by field, so that a mistake in one
+    # key (already reported by pydantic) does not hide the mistakes in the others. The
+    # domain object is built only from an entry that validated cleanly.
+
+    # sources ----------------------------------------------------------------------
+
+    def _source(self, entry: Entry, settings: SettingsTable | None) -> Source | None:
+        kind = _read(entry.raw, "kind", read_kind, "feed")
+        if kind == "html":
+            for key in _HTML_REQUIRED:
+                if key not in entry.raw:
+                    self.add(
+                        self.line(entry, "kind"),
+                        self.field(entry, key),
+                        'required when kind = "html" (a CSS selector)',
+                    )
+        elif kind is not None:
+            for key in _HTML_SELECTORS:
+                if key in entry.raw:
+                    self.add(
+                        self.line(entry, key),
+                        self.field(entry, key),
+                        f'only used when kind = "html" (this source is "{kind}")',
+                    )
+        table: SourceTable | None = entry.model
+        if table is None or settings is None:
+            return None
+        # A source without `proxy` uses the global one; `proxy = ""` turns it off for this
+        # source (e.g. a local gazette mirror that Tor cannot reach).
+        proxy = table.proxy if "proxy" in table.model_fields_set else settings.proxy
+        return Source(
+            name=table.name,
+            url=table.url,
+            kind=table.kind,
+            interval=table.interval if table.interval is not None else settings.interval,
+            fulltext=table.fulltext,
+            allow_private=table.allow_private,
+            proxy=proxy,
+            item=table.item,
+            title=table.title,
+            link=table.link,
+            date=table.date,
+            summary=table.summary,
+        )
+
+    # watchlists -------------------------------------------------------------------
+
+    def _watchlist(self, entry: Entry, sources: set[str]) -> Watchlist | None:
+        self._check_references(entry, "sources", sources, "source")
+        if not entry.raw.get("any") and "people" not in entry.raw:
+            self.add(
+                self.line(entry),
+                self.field(entry),
+                'needs "any" (terms) or "people" (a people list), or both',
+            )
+        if entry.raw.get("near") and "people" not in entry.raw:
+            self.add(
+                self.line(entry, "near"),
+                self.field(entry, "near"),
+                'only used with "people": it is how close a term must stand to a name',
+            )
+        written = _read(entry.raw, "people", read_text, None)
+        people = self._load_people(entry, written) if written else []
+        table: WatchlistTable | None = entry.model
+        if table is None:
+            return None
+        return Watchlist(
+            name=table.name,
+            severity=table.severity,
+            any=table.any,
+            all=table.all,
+            none=table.none,
+            sources=table.sources,
+            people=tuple(people),
+            near=table.near,
+            within=table.within,
+            fuzzy=table.fuzzy,
+        )
+
+    def _load_people(self, entry: Entry, written: str) -> list[Person]:
+        path = Path(self._resolve(written))
+        if path in self._people:  # several watchlists may share one list; report once
+            return self._people[path]
+        shown = str(self.folder / written)
+        people, issues = load_people(path, shown)
+        for issue in issues:
+            if issue.line == 0:
+                # Cannot read it at all: point at the config line that names it.
+                message = f"cannot read people list {shown}: {issue.message}"
+                self.add(self.line(entry, "people"), self.field(entry, "people"), message)
+            else:
+                self.issues.append(issue)
+        self._people[path] = people
+        return people
+
+    # channels ---------------------------------------------------------------------
+
+    def _channel(self, entry: Entry, watchlists: set[str]) -> Channel | None:
+        self._check_references(entry, "watchlists", watchlists, "watchlist")
+        template = _read(entry.raw, "url", read_text, None)
+        url = self._expand(entry, template) if template else None
+        table: ChannelTable | None = entry.model
+        if table is None or url is None:
+            return None
+        return Channel(
+            name=table.name,
+            url=url,
+            url_template=table.url,
+            watchlists=table.watchlists,
+            min_severity=table.min_severity,
+            digest=table.digest,
+            possible=table.possible,
+        )
+
+    def _expand(self, entry: Entry, template: str) -> str | None:
+        """Fill `${VAR}` from the environment and check Apprise can use the result;
+        report what stops it on the channel's `url` line (see `expand_channel_url`)."""
+        url, problems = expand_channel_url(template, self.environ)
+        for problem in problems:
+            self.add(self.line(entry, "url"), self.field(entry, "url"), problem)
+        return url
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _read(raw: object, key: str, reader: Callable[[object], _T], default: _T) -> _T | None:
+    """`raw[key]` read by `reader`; `default` if absent; None if unreadable (reported elsewhere)."""
+    if not isinstance(raw, Mapping) or key not in raw:
+        return default
+    try:
+        return reader(raw[key])
+    except PydanticCustomError:
+        return None
+
+
+def _known_names(entries: list[Entry]) -> set[str]:
+    # From the raw data, so an entry with a mistake elsewhere still counts as existing and
+    # references to it do not raise a second, misleading error.
+    return {e.label for e in entries if not e.label.startswith("#")}

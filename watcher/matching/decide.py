@@ -1,0 +1,274 @@
+"""The decision for one watchlist (SPEC §5): a match, a possible match, or nothing.
+
+`gather` sorts an item's hits into each watchlist's `Evidence`; `decide` applies the
+rules: `none` vetoes, every `all` requirement and an `any` term must be found, and a
+listed person counts only with a `near` term in the same sentence (or the next, when it
+refers back), within `within` words, and not as the quoted source. A person and a near
+term that do not meet these rules, or context that reports no new arrest, make a
+possible match. The `why` list collects the reasons `explain` shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from watcher import proximity
+from watcher.khmer import count_words, is_khmer
+from watcher.matching.automaton import ANCHOR, ANY, NEAR, NONE, PERSON, Role
+from watcher.matching.compiler import CompiledWatchlists
+from watcher.matching.hits import Evidence, Hit
+from watcher.matching.mentions import person_mentions
+from watcher.matching.report import describe, first_each, name_detail
+from watcher.matching.snippets import snippet_at
+from watcher.matching.text import ItemText
+from watcher.models import Match, Watchlist
+from watcher.normalise import normalise
+
+
+def gather(compiled: CompiledWatchlists, hits: list[Hit], source: str) -> dict[int, Evidence]:
+    """Sort hits by watchlist and role, for the watchlists that apply to `source`."""
+    evidence: dict[int, Evidence] = {}
+    applies: dict[int, bool] = {}
+    for hit in hits:
+        wi = hit.role.watchlist
+        ok = applies.get(wi)
+        if ok is None:
+            ok = applies[wi] = compiled.watchlists[wi].applies_to(source)
+        if not ok:
+            continue
+        ev = evidence.get(wi)
+        if ev is None:
+            ev = evidence[wi] = Evidence()
+        slot = hit.role.slot
+        if slot == ANY:
+            ev.any.append(hit)
+        elif slot == NONE:
+            ev.none.append(hit)
+        elif slot == NEAR:
+            ev.near.append(hit)
+        elif slot == PERSON:
+            ev.people.setdefault(hit.role.person, []).append(hit)
+        else:
+            ev.all.setdefault(slot, []).append(hit)
+    return evidence
+
+
+def decide(
+    compiled: CompiledWatchlists, wi: int, ev: Evidence, item: ItemText, why: list[str] | None
+) -> Match | None:
+    """Apply SPEC §5 to one watchlist's evidence; `why` collects reasons for explain."""
+    wl = compiled.watchlists[wi]
+    note = why.append if why is not None else None
+    if note:
+        for label, hits in (("any", ev.any), ("near", ev.near)):
+            if hits:
+                note(f"{label}: " + ", ".join(describe(item, h) for h in first_each(hits)))
+        for k in range(len(wl.all)):
+            hits_k = ev.all.get(k, [])
+            shown = ", ".join(describe(item, h) for h in first_each(hits_k)) or "MISSING"
+            note(f"all[{k}] {list(wl.all[k])}: {shown}")
+        for pi, hits in ev.people.items():
+            exact = {(h.start, h.end) for h in hits if not h.fuzzy}
+            shown = [h for h in hits if not (h.fuzzy and (h.start, h.end) in exact)]
+            note(f"person {wl.people[pi].name}: " + ", ".join(describe(item, h) for h in shown[:3]))
+    if not (wl.any or wl.people or wl.all):
+        return None
+    if ev.none:
+        if note:
+            note("vetoed by none: " + ", ".join(describe(item, h) for h in first_each(ev.none)))
+        return None
+    if any(k not in ev.all for k in range(len(wl.all))):
+        return None
+    if wl.any and not ev.any:
+        if note:
+            note("no `any` term found")
+        return None
+    evidence: list[Hit] = [*ev.any, *(h for hs in ev.all.values() for h in hs)]
+    if wl.people:
+        if not ev.people:
+            if note:
+                note("no listed person found")
+            return None
+        if not wl.near:
+            people_hits = [h for hs in ev.people.values() for h in hs]
+            return _build(wl, [*evidence, *people_hits], people_hits, False, item)
+        return _decide_people(compiled, wi, ev, item, evidence, note)
+    if wl.near:
+        kept, near_used = _terms_near(wl, ev.any, ev.near, item, note)
+        if not kept:
+            return None
+        evidence = [*kept, *(h for hs in ev.all.values() for h in hs), *near_used]
+    return _build(wl, evidence, [], False, item)
+
+
+def _terms_near(
+    wl: Watchlist,
+    terms: list[Hit],
+    nears: list[Hit],
+    item: ItemText,
+    note: Callable[[str], None] | None,
+) -> tuple[list[Hit], list[Hit]]:
+    """With `near` and no people (a Matcher built without `check`), an `any` term
+    counts only near a near term, by the same sentence rules as a person."""
+    kept: list[Hit] = []
+    used: list[Hit] = []
+    for hit in terms:
+        o_start, o_end = item.original_span(hit.start, hit.end)
+        for near in nears:
+            if near.start == hit.start and near.end == hit.end:
+                continue
+            reason = _proximity(hit, near, wl.within, item, o_start, o_end)
+            if reason == "":
+                kept.append(hit)
+                used.append(near)
+                break
+            if note is not None:
+                note(f"{describe(item, hit)} / {describe(item, near)}: {reason}")
+    if not nears and note is not None:
+        note("no `near` term found")
+    return kept, used
+
+
+def _decide_people(
+    compiled: CompiledWatchlists,
+    wi: int,
+    ev: Evidence,
+    item: ItemText,
+    evidence: list[Hit],
+    note: Callable[[str], None] | None,
+) -> Match | None:
+    """People with `near`: a match, a possible match (SPEC §5), or nothing."""
+    wl = compiled.watchlists[wi]
+    if not ev.near:
+        if note:
+            note("listed person found but no `near` term")
+        return None
+    mentions = person_mentions(compiled, wi, ev, item, note)
+    if not mentions:
+        if note:
+            note("no mention of a listed person counts (see above)")
+        return None
+    fresh: list[tuple[Hit, Hit]] = []
+    old: list[tuple[Hit, Hit]] = []
+    for hit in mentions:
+        o_start, o_end = item.original_span(hit.start, hit.end)
+        line = item.sentences.paragraph(o_start)
+        caption = proximity.caption_or_byline(line, item.original)
+        if caption:
+            if note:
+                note(f"{describe(item, hit)} is in {caption}: it does not count")
+            continue
+        for near in ev.near:
+            reason = _proximity(hit, near, wl.within, item, o_start, o_end)
+            if reason:
+                if note:
+                    note(f"{describe(item, hit)} / {describe(item, near)}: {reason}")
+                continue
+            context = _no_new_arrest(item, near)
+            if context:
+                if note:
+                    note(f"{describe(item, hit)} / {describe(item, near)}: {context}")
+                old.append((hit, near))
+                continue
+            fresh.append((hit, near))
+            if note:
+                note(
+                    f"counts: {describe(item, hit)}{name_detail(item, hit)}"
+                    f" with {describe(item, near)}"
+                )
+            break
+    if fresh:
+        people = [h for h, _ in fresh]
+        return _build(wl, [*evidence, *(n for _, n in fresh)], people, False, item)
+    if note:
+        note("possible: a listed person and a `near` term, but not together as SPEC §5 asks")
+    people = [h for h, _ in old] or mentions
+    nears = [n for _, n in old] or ev.near
+    return _build(wl, [*evidence, *nears], people, True, item)
+
+
+def _proximity(
+    person: Hit, near: Hit, within: int, item: ItemText, o_start: int, o_end: int
+) -> str:
+    """ "" if `near` counts for `person` (same sentence, or the next one when it refers
+    back; at most `within` words between; the person not only the quoted source),
+    else the reason it does not."""
+    sentences = item.sentences
+    original = item.original
+    o_near = item.original_span(near.start, near.end)[0]
+    s_person = sentences.span(o_start)
+    s_near = sentences.span(o_near)
+    if s_near != s_person:
+        if s_near != sentences.next_span(s_person):
+            return "not in the same sentence"
+        if not proximity.refers_back(original[s_near[0] : s_near[1]]):
+            return "in the next sentence, which does not refer back to the person"
+    lo, hi = (person.end, near.start) if person.end <= near.start else (near.end, person.start)
+    gap = count_words(item.text[lo:hi]) if hi > lo else 0
+    if gap > within:
+        return f"{gap} words apart (within = {within})"
+    if _quoted_source(item, person, near, o_start, o_end, o_near):
+        return "the person is only the quoted source of that sentence"
+    return ""
+
+
+def _quoted_source(
+    item: ItemText, person: Hit, near: Hit, o_start: int, o_end: int, o_near: int
+) -> bool:
+    """ "…, said Am Sam Ath" / "Am Sam Ath, of LICADHO, said police arrested…" /
+    "លោក អំ សំអាត បានថ្លែងថា…": the person only speaks about the arrest. "Police
+    arrested Kem Sokha, who told reporters…" is not: the arrest word comes first."""
+    if is_khmer(item.text[person.start]):
+        if proximity.khmer_quoted_before(item.text, person.start):
+            return True
+        verb = proximity.khmer_speech_after(item.text, person.end, len(item.text))
+        return verb >= 0 and near.start >= verb
+    if proximity.quoted_before(item.original, o_start, o_end):
+        return True
+    verb = proximity.speech_after(item.original, o_end)
+    return verb >= 0 and o_near >= verb
+
+
+def _no_new_arrest(item: ItemText, near: Hit) -> str:
+    """Context around a near term that reports no new arrest (SPEC §5: a possible
+    match at most): a past arrest, an anniversary, a threat, a release."""
+    o_near = item.original_span(near.start, near.end)[0]
+    span = item.sentences.span(o_near)
+    sentence = item.original[span[0] : span[1]]
+    head = normalise(item.original[span[0] : o_near])
+    norm = normalise(sentence)
+    word = item.text[near.start : near.end]
+    at = norm.find(word, max(0, len(head) - 2))
+    if at < 0:
+        at = max(norm.find(word), 0)
+    return proximity.no_new_arrest(norm, at, at + len(word))
+
+
+def _build(
+    wl: Watchlist,
+    evidence: list[Hit],
+    people: list[Hit],
+    possible: bool,
+    item: ItemText,
+) -> Match:
+    """The Match for `wl`: its terms and people in text order, and a snippet at the first."""
+    ordered = sorted(evidence, key=lambda h: h.start)
+    terms = tuple(
+        dict.fromkeys(h.role.label for h in ordered if h.role.slot not in (PERSON, ANCHOR))
+    )
+    names = tuple(dict.fromkeys(h.role.label for h in sorted(people, key=lambda h: h.start)))
+    hits = [*ordered, *people]
+    first = min(hits, key=lambda h: h.start) if hits else Hit(0, 0, Role(-1, ANY, ""))
+    return Match(
+        watchlist=wl.name,
+        severity=wl.severity,
+        terms=terms,
+        people=names,
+        snippet=_snippet(item, first.start, first.end),
+        possible=possible,
+    )
+
+
+def _snippet(item: ItemText, start: int, end: int) -> str:
+    """Snippet around a hit, quoting the original text."""
+    return snippet_at(item.original, *item.original_span(start, end))

@@ -185,3 +185,15 @@ def test_explain_a_feed_explains_every_entry(rig: Rig, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert out.count("=== ") == 4
     assert "=== Government adopts sub-decree on National Internet Gateway" in out
+
+
+def test_status_counts_alerts_from_a_sources_first_poll(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("once") == 0
+    capsys.readouterr()
+    assert rig.run("status") == 0
+    out = capsys.readouterr().out
+    assert "Civic News: last success" in out
+    civic = next(line for line in out.splitlines() if line.startswith("  Civic News:"))
+    assert "alerts 1" in civic

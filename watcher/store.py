@@ -522,6 +522,8 @@ class Store:
                 "possible = excluded.possible, alert_id = excluded.alert_id, at = excluded.at",
                 (story_id, match.watchlist, int(match.possible), alert_id, _ts(now)),
             )
+        # On a source's first poll its row is created later, by record_success.
+        self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (alert.source,))
         self.db.execute("UPDATE sources SET alerts = alerts + 1 WHERE name = ?", (alert.source,))
         return alert_id
 

@@ -284,3 +284,30 @@ def test_a_socks_proxy_url_is_accepted() -> None:
 
     result = asyncio.run(go())
     assert result.error is not None and result.error.startswith(("proxy failed", "cannot connect"))  # type: ignore[attr-defined]
+
+
+def test_a_socks5h_proxy_carries_the_request_and_resolves_the_name() -> None:
+    """Tor's form: the proxy, not watcher, resolves `feeds.invalid` (no DNS leak)."""
+    from watcher.loopback import FeedServer
+
+    from socks import SocksProxy
+
+    with FeedServer() as feeds:
+        feeds.put("/feed.xml", b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+        proxy = SocksProxy(("127.0.0.1", feeds.port))
+        try:
+
+            async def go() -> object:
+                fetcher = Fetcher(user_agent="watcher-test", timeout=10)
+                try:
+                    return await fetcher.fetch("http://feeds.invalid/feed.xml", proxy=proxy.url)
+                finally:
+                    await fetcher.aclose()
+
+            result = asyncio.run(go())
+        finally:
+            proxy.close()
+    assert result.error is None, result.error  # type: ignore[attr-defined]
+    assert result.body is not None and b"<rss" in result.body  # type: ignore[attr-defined]
+    assert proxy.asked == ["feeds.invalid:80"]
+    assert feeds.requests[-1].headers.get("host") == "feeds.invalid"

@@ -165,3 +165,70 @@ def test_bad_sitemaps_are_readable_errors(body: bytes, reason: str) -> None:
     with pytest.raises(SourceError) as caught:
         parse_items(source, FetchResult(source.url, 200, body=body))
     assert str(caught.value) == reason
+
+
+def test_a_sitemap_index_is_followed_to_its_newest_children_in_a_real_poll(
+    tmp_path: Path,
+) -> None:
+    """The index names child sitemaps; the poll reads the newest two, not the old one."""
+    from datetime import UTC, datetime, timedelta
+
+    from watcher.cli import main
+    from watcher.loopback import FeedServer
+
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    old = (datetime.now(UTC) - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    mid = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+    def urlset(slug: str, title: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+            f"<url><loc>https://news.example/{slug}</loc><news:news>"
+            f"<news:publication_date>{today}</news:publication_date>"
+            f"<news:title>{title}</news:title></news:news></url></urlset>"
+        )
+
+    with FeedServer() as site:
+        site.put(
+            "/sitemap_index.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{site.url_for('/old.xml')}</loc><lastmod>{old}</lastmod></sitemap>"
+            f"<sitemap><loc>{site.url_for('/new.xml')}</loc><lastmod>{today}</lastmod></sitemap>"
+            f"<sitemap><loc>{site.url_for('/mid.xml')}</loc><lastmod>{mid}</lastmod></sitemap>"
+            "</sitemapindex>",
+            content_type="application/xml",
+        )
+        site.put("/new.xml", urlset("a", "Government issues sub-decree on NGOs"), "application/xml")
+        site.put("/old.xml", urlset("b", "Old sub-decree on fisheries"), "application/xml")
+        site.put("/mid.xml", urlset("c", "A report on rice exports"), "application/xml")
+        config = tmp_path / "watcher.toml"
+        config.write_text(
+            f"""
+[settings]
+state_dir = "state"
+[[sources]]
+name = "Sitemap"
+url = "{site.url_for("/sitemap_index.xml")}"
+kind = "sitemap"
+allow_private = true
+[[watchlists]]
+name = "Sub-decrees"
+any = ["sub-decree"]
+""",
+            encoding="utf-8",
+        )
+        assert main(["-c", str(config), "once"]) == 0
+        fetched = {r.path for r in site.requests}
+    assert {"/new.xml", "/mid.xml"} <= fetched
+    assert "/old.xml" not in fetched  # only the two newest children are read
+    from watcher.store import Store
+
+    store = Store(tmp_path / "state" / "watcher.sqlite3")
+    try:
+        titles = [s.alert.title for s in store.alerts_since(None)]
+    finally:
+        store.close()
+    assert "Government issues sub-decree on NGOs" in titles

@@ -70,6 +70,9 @@ DELIVERY_EVERY = 10.0  # seconds between outbox rounds (retries and digests are 
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeat rows (and STATUS= updates)
 CONFIG_CHECK_EVERY = 5.0  # seconds between looks at the config file's mtime
 HEALTH_EVERY = 60.0  # seconds between stale-source checks
+# Seconds between prunes of old item text and fingerprints (Store.prune, as `once` does
+# after each run): retention is counted in days, so once a day is enough.
+PRUNE_EVERY = 86400.0
 START_SPREAD = 60.0  # first polls of due sources are spread over at most this many seconds
 STOP_WITHIN = 7.5  # seconds after SIGTERM that in-flight sends may take (SPEC §9: 10 s)
 LOOP_LAG_WARN = 1.0  # seconds the event loop may be late before it is logged
@@ -427,6 +430,11 @@ class Daemon:
         if check_stale(self.config, self.store, utcnow()):
             self.kick_delivery()
 
+    async def prune_job(self) -> None:
+        """Scheduler job: drop item text past `retention` and fingerprints past their use."""
+        counts = self.store.prune(utcnow(), self.config.settings.retention)
+        log.info("event=pruned %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+
     async def heartbeat_job(self) -> None:
         """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line."""
         self.store.record_heartbeat(utcnow())
@@ -498,6 +506,7 @@ class Daemon:
             ("heartbeat", self.heartbeat_job, HEARTBEAT_EVERY, now),
             ("config-watch", self.config_watch_job, CONFIG_CHECK_EVERY, None),
             ("health", self.health_job, HEALTH_EVERY, None),
+            ("prune", self.prune_job, PRUNE_EVERY, None),
         )
         for job_id, func, every, first in jobs:
             self.scheduler.add_job(

@@ -25,9 +25,6 @@ from datetime import datetime, timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-import apprise
-from apprise.result import AppriseResultStatus
-
 from watcher.messages import (
     Rendered,
     channel_kind,
@@ -115,6 +112,8 @@ def _service_delivered(result: object) -> bool:
     Not `bool(result)`: Apprise counts a service with `?optional=yes` as a success
     even when it failed, and a lost alert is exactly what the outbox must prevent.
     """
+    from apprise.result import AppriseResultStatus
+
     attempts = getattr(result, "attempts", ())
     return bool(attempts) and attempts[-1].status == AppriseResultStatus.SUCCESS
 
@@ -135,6 +134,10 @@ def apprise_send(channel: Channel, messages: Sequence[Rendered]) -> SendOutcome:
     every message; every reason is redacted of the channel's secrets. Never raises:
     an unexpected error in Apprise is a failed send, kept in the outbox for retry.
     """
+    # Imported here, not at the top: most `watcher once` runs send nothing, and Apprise
+    # with its plugins is the largest import left on that path (docs/performance.md).
+    import apprise
+
     secrets = secrets_of(channel)
     try:
         app = apprise.Apprise()

@@ -4,7 +4,10 @@ Pure logic: fingerprints and the decision whether two fingerprints are one story
 database or network; the store keeps fingerprints and their LSH band keys (an index), and
 the pipeline asks it for candidates.
 
-Method: MinHash (datasketch) over character shingles of the normalised headline and lead.
+Method: MinHash over character shingles of the normalised headline and lead, written here
+with numpy (one vectorised hash of all shingles, one matrix operation for the 128 hash
+functions) rather than taken from datasketch, whose MinHash runs SHA-1 once per shingle in
+Python and whose package pulls in scipy (1.3 s and 74 MB on every start; docs/performance.md).
 
 - Character shingles, not words, because Khmer is written without spaces between words; after
   `watcher.normalise.normalise` (case, dashes, invisible characters, Khmer mark order) a
@@ -26,19 +29,18 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash
 
 from watcher.models import Item
 from watcher.normalise import normalise
 
 # Bump METHOD whenever any parameter below changes: stored fingerprints of another method are
 # not comparable (the store drops them; they only matter for WINDOW anyway).
-METHOD = "minhash/affine32/seed1/p128/k7/lead400"
+METHOD = "minhash/multshift64/seed1/p128/k7/lead400"
 NUM_PERM = 128
 SEED = 1
+SEED_KEY = b"watcher-stories-%d" % SEED
 # Shingle length in characters. Measured on the seed articles (SPEC's real Cambodian civic-space
 # news, all on related topics): unrelated articles share 4% of their 7-shingles on average
 # (8% at most) against 7% (13%) for 5-shingles, which keeps band collisions between unrelated
@@ -103,24 +105,59 @@ def story_text(item: Item) -> str:
     return normalise(item.title) + "\n" + normalise(body)[:LEAD_CHARS]
 
 
-def shingles(text: str) -> set[bytes]:
-    """The distinct SHINGLE-character substrings of already normalised `text`, as UTF-8."""
-    if len(text) <= SHINGLE:
-        return {text.encode("utf-8")} if text else set()
-    return {text[i : i + SHINGLE].encode("utf-8") for i in range(len(text) - SHINGLE + 1)}
+def _hash_constants(count: int, label: bytes) -> np.ndarray:
+    # Derived from blake2b rather than a random generator, whose stream NumPy does not
+    # promise to keep across versions: stored signatures must stay comparable.
+    words = [
+        int.from_bytes(
+            hashlib.blake2b(b"%d" % i, digest_size=8, key=SEED_KEY, person=label).digest(), "little"
+        )
+        for i in range(count)
+    ]
+    return np.array(words, dtype=np.uint64)
 
 
-@lru_cache(maxsize=1)
-def _permutations() -> tuple[np.ndarray, np.ndarray] | np.ndarray:
-    # Generating the permutations is the costly part of a MinHash; they depend only on
-    # NUM_PERM and SEED, so every fingerprint reuses one set.
-    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32").permutations
+# Shingle hashing: a polynomial over the shingle's code points (odd 64-bit multiplier,
+# arithmetic modulo 2**64), finished with MurmurHash3's 64-bit mixer so every bit of the
+# result depends on every character.
+_BASE = np.uint64(0x9E3779B97F4A7C15)
+_POWERS = np.array([pow(int(_BASE), SHINGLE - 1 - j, 2**64) for j in range(SHINGLE)], np.uint64)
+_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
+# The NUM_PERM hash functions: multiply-shift, h(x) = ((a*x + b) mod 2**64) >> 32 with a
+# odd, a universal family of 64-to-32-bit hashes (Dietzfelbinger et al., 1997).
+_A = _hash_constants(NUM_PERM, b"minhash-a") | np.uint64(1)
+_B = _hash_constants(NUM_PERM, b"minhash-b")
 
 
-def _signature(items: set[bytes]) -> np.ndarray:
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32", permutations=_permutations())
-    minhash.update_batch(sorted(items))
-    return np.asarray(minhash.hashvalues, dtype="<u4")
+def shingle_hashes(text: str) -> np.ndarray:
+    """The distinct 64-bit hashes of the SHINGLE-character substrings of normalised `text`.
+
+    Stable across processes and runs (no use of Python's randomised `hash`); vectorised,
+    so a 500-character lead costs tens of microseconds.
+    """
+    if not text:
+        return np.empty(0, np.uint64)
+    points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    if len(points) < SHINGLE:  # the whole text is the one shingle
+        points = np.concatenate([np.zeros(SHINGLE - len(points), np.uint64), points])
+    count = len(points) - SHINGLE + 1
+    with np.errstate(over="ignore"):
+        value = np.zeros(count, np.uint64)
+        for j in range(SHINGLE):
+            value += points[j : j + count] * _POWERS[j]
+        value ^= value >> np.uint64(33)
+        value *= _MIX1
+        value ^= value >> np.uint64(33)
+        value *= _MIX2
+        value ^= value >> np.uint64(33)
+    return np.unique(value)
+
+
+def _signature(hashes: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        permuted = (hashes[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)
+    return permuted.min(axis=0).astype("<u4")
 
 
 def _band_keys(signature: np.ndarray) -> tuple[int, ...]:
@@ -135,7 +172,7 @@ def _band_keys(signature: np.ndarray) -> tuple[int, ...]:
 
 def fingerprint(item: Item) -> Fingerprint | None:
     """The item's fingerprint, or None when its text is too short to judge by."""
-    found = shingles(story_text(item))
+    found = shingle_hashes(story_text(item))
     if len(found) < MIN_SHINGLES:
         return None
     signature = _signature(found)

@@ -549,7 +549,41 @@ class _MessageLog:
             return list(self._messages)
 
 
-class SignalStandIn(_LoopbackHTTP):
+class _ServiceStandIn(_LoopbackHTTP):
+    """A notification service stand-in: records accepted messages, can be set down."""
+
+    _name = "stand-in"
+
+    def __init__(self) -> None:
+        self._log = _MessageLog()
+        self._down = False
+        self._down_status: int | None = None
+        super().__init__()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Accepted messages (payload dicts), oldest first."""
+        return self._log.snapshot()
+
+    def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `n` messages were accepted; TimeoutError if not in time."""
+        return self._log.wait_for(n, timeout, self._name)
+
+    def clear(self) -> None:
+        """Forget the messages received so far (the request log stays)."""
+        self._log.clear()
+
+    def _set_down(self, down: bool, status: int | None) -> None:
+        with self._lock:
+            self._down = down
+            self._down_status = status
+
+    def _down_state(self) -> tuple[bool, int | None]:
+        with self._lock:
+            return self._down, self._down_status
+
+
+class SignalStandIn(_ServiceStandIn):
     """The part of the signal-cli REST API (bbernhard/signal-cli-rest-api) that Apprise uses.
 
     Apprise's `signal://HOST:PORT/FROM/TO…` posts JSON to `http://HOST:PORT/v2/send`:
@@ -562,34 +596,18 @@ class SignalStandIn(_LoopbackHTTP):
     plugin instance; a test that sends twice should use a fresh `Apprise()` for each send.
     """
 
+    _name = "SignalStandIn"
+
     def __init__(self, delay: float = 0.0) -> None:
-        self._log = _MessageLog()
-        self._down_status: int | None = None
-        self._down = False
         # Seconds between accepting a message and answering: the message is already
         # delivered while the sender still waits, the worst moment for a crash.
         self.delay = delay
         super().__init__()
 
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Accepted payloads, oldest first: dicts with message, number, recipients, …"""
-        return self._log.snapshot()
-
-    def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """Block until at least `n` messages were accepted; TimeoutError if not in time."""
-        return self._log.wait_for(n, timeout, "SignalStandIn")
-
-    def clear(self) -> None:
-        """Forget the messages received so far (the request log stays)."""
-        self._log.clear()
-
     def set_down(self, down: bool = True, *, status: int | None = 500) -> None:
         """While down, answer sends with `status`, or with `status=None` drop the connection
         without answering (a crashed daemon behind a proxy). Nothing is recorded as delivered."""
-        with self._lock:
-            self._down = down
-            self._down_status = status
+        self._set_down(down, status)
 
     def apprise_url(self, sender: str = "+10000000000", *recipients: str) -> str:
         """`signal://127.0.0.1:PORT/SENDER/RECIPIENT…` (recipient defaults to +10000000001)."""
@@ -605,8 +623,7 @@ class SignalStandIn(_LoopbackHTTP):
             return _Response.json(404, {"error": "not found"})
         if request.method != "POST":
             return _Response.json(405, {"error": "method not allowed"})
-        with self._lock:
-            down, down_status = self._down, self._down_status
+        down, down_status = self._down_state()
         if down:
             if down_status is None:
                 return _Response(0, drop=True)
@@ -625,40 +642,25 @@ class SignalStandIn(_LoopbackHTTP):
         return _Response.json(201, {"timestamp": str(time.time_ns() // 1_000_000)})
 
 
-class JsonStandIn(_LoopbackHTTP):
+class JsonStandIn(_ServiceStandIn):
     """A webhook receiver for Apprise's `json://HOST:PORT/PATH` (any JSON endpoint).
 
     Apprise posts `{"version", "title", "message", "type", …}`; each accepted body is kept in
     `.messages` and answered 200. `set_down()` answers 503 instead. URL: `apprise_url()`.
     """
 
-    def __init__(self) -> None:
-        self._log = _MessageLog()
-        self._down = False
-        super().__init__()
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Accepted JSON bodies (title, message, type, …), oldest first."""
-        return self._log.snapshot()
-
-    def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """Block until at least `n` messages were accepted; TimeoutError if not in time."""
-        return self._log.wait_for(n, timeout, "JsonStandIn")
+    _name = "JsonStandIn"
 
     def set_down(self, down: bool = True) -> None:
         """While down, answer 503 and record nothing as delivered."""
-        with self._lock:
-            self._down = down
+        self._set_down(down, 503)
 
     def apprise_url(self, path: str = "/hook") -> str:
         """`json://127.0.0.1:PORT/PATH`."""
         return f"json://{self.netloc}{path}"
 
     def _respond(self, request: RecordedRequest) -> _Response:
-        with self._lock:
-            down = self._down
-        if down:
+        if self._down_state()[0]:
             return _Response.json(503, {"error": "stand-in is down"})
         if request.method != "POST":
             return _Response.json(405, {"error": "method not allowed"})
@@ -710,7 +712,7 @@ def telegram_html_error(text: str) -> str | None:
     return None
 
 
-class TelegramStandIn(_LoopbackHTTP):
+class TelegramStandIn(_ServiceStandIn):
     """The Telegram Bot API methods Apprise calls: sendMessage, getUpdates, getMe, send*.
 
     `sendMessage` payloads (JSON or form-encoded) are recorded in `.messages` with the bot
@@ -733,35 +735,18 @@ class TelegramStandIn(_LoopbackHTTP):
     process; pytest-xdist workers are separate processes and are fine.
     """
 
+    _name = "TelegramStandIn"
     TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
     BOT_ID = 123456789
 
     def __init__(self, owner_id: int = 987654321) -> None:
         self.owner_id = owner_id
-        self._log = _MessageLog()
-        self._down_status: int | None = None
-        self._down = False
         self._message_ids = itertools.count(1)
         super().__init__()
 
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Accepted sendMessage payloads (chat_id, text, parse_mode, …, token), oldest first."""
-        return self._log.snapshot()
-
-    def wait_for(self, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """Block until at least `n` messages were accepted; TimeoutError if not in time."""
-        return self._log.wait_for(n, timeout, "TelegramStandIn")
-
-    def clear(self) -> None:
-        """Forget the messages received so far (the request log stays)."""
-        self._log.clear()
-
     def set_down(self, down: bool = True, *, status: int | None = 502) -> None:
         """While down, answer every method with `status` (None: drop the connection)."""
-        with self._lock:
-            self._down = down
-            self._down_status = status
+        self._set_down(down, status)
 
     def apprise_url(self, chat_id: str | int = "-1001234567890", token: str = TOKEN) -> str:
         """`tgram://TOKEN/CHAT_ID`; only reaches the stand-in under
@@ -772,8 +757,7 @@ class TelegramStandIn(_LoopbackHTTP):
         route = re.fullmatch(r"/bot(?P<token>[^/]+)/(?P<method>\w+)", request.path)
         if route is None:
             return _telegram_error(404, "Not Found")
-        with self._lock:
-            down, down_status = self._down, self._down_status
+        down, down_status = self._down_state()
         if down:
             if down_status is None:
                 return _Response(0, drop=True)

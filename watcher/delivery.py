@@ -16,6 +16,7 @@ other channels, which run concurrently.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections import defaultdict
@@ -229,14 +230,7 @@ class Deliverer:
         alert = stored.alert
         wanted = set(delivery.watchlists)
         matches = tuple(m for m in alert.matches if m.watchlist in wanted) or alert.matches
-        return Alert(
-            title=alert.title,
-            link=alert.link,
-            source=alert.source,
-            matches=matches,
-            published=alert.published,
-            also_reported_by=alert.also_reported_by,
-        )
+        return dataclasses.replace(alert, matches=matches)
 
     @staticmethod
     def _held(channel: Channel, alert: Alert) -> bool:

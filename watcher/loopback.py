@@ -181,7 +181,25 @@ class _OwnedServer(ThreadingHTTPServer):
         super().__init__((LOOPBACK, 0), _Handler)
 
 
-class _LoopbackHTTP:
+class _Closing:
+    """Context-manager protocol for servers: `with X() as x:` closes `x` on exit."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _LoopbackHTTP(_Closing):
     """A ThreadingHTTPServer on 127.0.0.1:<free port>, served from a daemon thread."""
 
     def __init__(self) -> None:
@@ -266,17 +284,6 @@ class _LoopbackHTTP:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closing.is_set() else self.url
@@ -858,7 +865,7 @@ class ReceivedMail:
         return str(part.get_content())
 
 
-class SmtpStandIn:
+class SmtpStandIn(_Closing):
     """An SMTP server on 127.0.0.1 (aiosmtpd) that keeps every mail it accepts.
 
     No TLS and no authentication: reach it with Apprise's plain `mailto://` scheme, whose
@@ -934,17 +941,6 @@ class SmtpStandIn:
         self._closed = True
         self._controller.stop()
         self._socket.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _accept(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> str:
         if self._down:

@@ -197,3 +197,45 @@ def test_status_counts_alerts_from_a_sources_first_poll(
     assert "Civic News: last success" in out
     civic = next(line for line in out.splitlines() if line.startswith("  Civic News:"))
     assert "alerts 1" in civic
+
+
+def test_an_edited_back_catalogue_item_still_does_not_alert(rig: Rig) -> None:
+    # Review: an undated item recorded (not alerted) on its source's first poll alerted
+    # as soon as its text changed (a gazette that adds a summary or a view counter), so
+    # the back catalogue flooded the channel one poll later after all (SPEC §6).
+    assert rig.run("once") == 0
+    sent = len(rig.signal.messages)
+    body = (DATA / "feeds" / "undated.xml").read_text(encoding="utf-8")
+    edited = body.replace(
+        "<link>https://gazette.example/sd-12</link>",
+        "<link>https://gazette.example/sd-12</link>\n"
+        "    <description>Republished with its annexes.</description>",
+    )
+    assert edited != body
+    rig.feeds.put("/undated.xml", edited.encode("utf-8"), content_type="application/rss+xml")
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == sent
+    assert "Sub-decree No. 12" not in "\n".join(m["message"] for m in rig.signal.messages)
+
+
+def test_once_leaves_a_running_daemons_sends_alone(rig: Rig) -> None:
+    """A row `sending` while a daemon holds the state lock is the daemon's, not a crash's."""
+    import fcntl
+
+    from watcher.daemon import LOCK_NAME
+    from watcher.store import Store
+
+    rig.signal.set_down(True)
+    assert rig.run("once") == 0
+    state = rig.config.parent / "state"
+    store = Store(state / "watcher.sqlite3")
+    pending = [d.id for d in store.due_deliveries(datetime.now(UTC), skip_backoff=True)]
+    signal_rows = [d.id for d in store.pending_deliveries("staff-signal")]
+    assert store.mark_sending(signal_rows) is True  # as a daemon mid-send would
+    store.close()
+    rig.signal.set_down(False)
+    with open(state / LOCK_NAME, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a daemon is running on this state
+        assert rig.run("once") == 0
+    assert rig.signal.messages == []  # not re-sent behind the daemon's back
+    assert len(pending) >= len(signal_rows) > 0

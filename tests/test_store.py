@@ -89,3 +89,39 @@ def test_an_alert_is_enqueued_once_per_channel(tmp_path: Path) -> None:
     alert_id = _record(store)
     store.enqueue(channel="signal", now=NOW, due=NOW, alert_id=alert_id)
     assert store.outbox_counts() == {"pending": 1}
+
+
+def test_upgrade_marks_the_items_of_each_sources_first_poll(tmp_path: Path) -> None:
+    # Review: schema 5 remembers which items a source's first poll recorded (its back
+    # catalogue); a database from before learns it from the earliest first_seen.
+    path = tmp_path / "w.sqlite3"
+    db = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:4], start=1):
+        db.executescript(script)
+        db.execute(f"PRAGMA user_version = {version}")
+    rows = [("A", "k1", 100.0), ("A", "k2", 100.0), ("A", "k3", 200.0), ("B", "k1", 150.0)]
+    db.executemany(
+        "INSERT INTO items (source, key, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+        [(s, k, t, t) for s, k, t in rows],
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    a = store.known_items("A", ["k1", "k2", "k3"])
+    assert [a[k].first_poll for k in ("k1", "k2", "k3")] == [True, True, False]
+    assert store.known_items("B", ["k1"])["k1"].first_poll
+    store.close()
+
+
+def test_a_delivery_is_claimed_by_one_sender_only(tmp_path: Path) -> None:
+    """`once` beside the daemon: both see the row pending; only the first claim wins."""
+    path = tmp_path / "w.sqlite3"
+    daemon, once = Store(path), Store(path)
+    _record(daemon)
+    ids = [d.id for d in daemon.due_deliveries(NOW)]
+    assert [d.id for d in once.due_deliveries(NOW)] == ids
+    assert daemon.mark_sending(ids) is True
+    assert once.mark_sending(ids) is False
+    assert once.outbox_counts() == {"sending": 1}
+    daemon.close()
+    once.close()

@@ -150,7 +150,11 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
                     for rendered in render_alert(alert, "generic", tz):
                         print(rendered.body)
             return EXIT_OK
-        recovered = store.recover()
+        # A `sending` row is a crashed sender's, unless a daemon on this state is
+        # sending it right now: then leave it to the daemon.
+        from watcher.daemon import daemon_running
+
+        recovered = 0 if daemon_running(config.settings.state_dir) else store.recover()
         if recovered:
             logging.getLogger("watcher").warning("event=recovered deliveries=%d", recovered)
         pipeline = Pipeline(config, store, fetcher, parse_pool=parse_pool)

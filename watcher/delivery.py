@@ -284,7 +284,8 @@ class Deliverer:
         reason = ""
         for index, (batch, rendered) in enumerate(batches):
             ids = [d.id for d in batch]
-            self.store.mark_sending(ids)
+            if not self.store.mark_sending(ids):
+                continue  # another process claimed these first and is sending them
             outcome = await asyncio.to_thread(self.sender, channel, rendered)
             now = self.clock()
             if outcome.delivered:

@@ -165,6 +165,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX items_source_canonical ON items(source, canonical);
     CREATE INDEX items_last_seen ON items(last_seen);
     """,
+    # 5: items first seen on their source's first poll (its back catalogue): an undated one
+    # never alerts, not even when edited later (SPEC §6). Existing items first seen at their
+    # source's earliest first_seen were recorded by that first poll.
+    """
+    ALTER TABLE items ADD COLUMN first_poll INTEGER NOT NULL DEFAULT 0;
+    UPDATE items SET first_poll = 1
+        WHERE (source, first_seen) IN (SELECT source, MIN(first_seen) FROM items GROUP BY source);
+    """,
 )
 
 
@@ -205,6 +213,7 @@ class KnownItem:
     id: int
     content_hash: str | None
     story_id: int | None
+    first_poll: bool = False  # recorded by its source's first poll (its back catalogue)
 
 
 @dataclass(frozen=True)
@@ -427,12 +436,14 @@ class Store:
             chunk = key_list[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT id, key, content_hash, story_id FROM items "
+                f"SELECT id, key, content_hash, story_id, first_poll FROM items "
                 f"WHERE source = ? AND key IN ({marks})",
                 (source, *chunk),
             )
             for row in rows:
-                found[row["key"]] = KnownItem(row["id"], row["content_hash"], row["story_id"])
+                found[row["key"]] = KnownItem(
+                    row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"])
+                )
         return found
 
     def has_items(self, source: str) -> bool:
@@ -470,8 +481,10 @@ class Store:
         content_hash: str,
         story_id: int,
         now: datetime,
+        first_poll: bool = False,
     ) -> int:
-        """Insert or update an item; returns its id."""
+        """Insert or update an item; returns its id. `first_poll`: a new item recorded by
+        its source's first poll (kept on the item; an update leaves it as it was)."""
         if known is not None:
             self.db.execute(
                 "UPDATE items SET guid = ?, link = ?, canonical = ?, title = ?, text = ?, "
@@ -482,10 +495,10 @@ class Store:
             return known.id
         cur = self.db.execute(
             "INSERT INTO items (source, key, guid, link, canonical, title, text, published, "
-            "content_hash, story_id, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "content_hash, story_id, first_seen, last_seen, first_poll) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (source, key, guid, link, canonical, title, text, _ts(published), content_hash,
-             story_id, _ts(now), _ts(now)),
+             story_id, _ts(now), _ts(now), int(first_poll)),
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 
@@ -592,13 +605,26 @@ class Store:
             notice_body=row["notice_body"],
         )
 
-    def mark_sending(self, ids: Sequence[int]) -> None:
-        """Claim deliveries before sending: a crash leaves them `sending`, see recover()."""
+    def mark_sending(self, ids: Sequence[int]) -> bool:
+        """Claim deliveries before sending: a crash leaves them `sending`, see recover().
+
+        All or nothing: returns False, claiming none, when any of them is no longer
+        pending — another process (`once` beside the daemon) claimed it first, and
+        sending it again would be a duplicate.
+        """
         with self.atomic():
+            marks = ",".join("?" * len(ids))
+            row = self.db.execute(
+                f"SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND id IN ({marks})",
+                tuple(ids),
+            ).fetchone()
+            if row[0] != len(set(ids)):
+                return False
             self.db.executemany(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
                 [(i,) for i in ids],
             )
+            return True
 
     def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         """Deliveries that the channel accepted."""
@@ -811,12 +837,14 @@ class Store:
             chunk = links[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT id, canonical, content_hash, story_id, title FROM items "
+                f"SELECT id, canonical, content_hash, story_id, first_poll, title FROM items "
                 f"WHERE source = ? AND canonical IN ({marks}) ORDER BY id",
                 (source, *chunk),
             )
             for row in rows:
-                known = KnownItem(row["id"], row["content_hash"], row["story_id"])
+                known = KnownItem(
+                    row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"])
+                )
                 found.setdefault(row["canonical"], []).append((known, row["title"] or ""))
         return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -311,3 +311,12 @@ def test_a_socks5h_proxy_carries_the_request_and_resolves_the_name() -> None:
     assert result.body is not None and b"<rss" in result.body  # type: ignore[attr-defined]
     assert proxy.asked == ["feeds.invalid:80"]
     assert feeds.requests[-1].headers.get("host") == "feeds.invalid"
+
+
+def test_retry_after_as_a_far_date_is_capped_like_seconds() -> None:
+    # Review: `Retry-After: 999999999` waits at most 7 days, but the same wait written as
+    # an HTTP date (a misconfigured server's year 9999) silenced the source for good.
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    week = now + timedelta(days=7)
+    assert parse_retry_after("999999999", now) == week
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == week

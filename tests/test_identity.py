@@ -144,3 +144,17 @@ def test_names_one_article() -> None:
     assert names_one_article("x.example/a", "T", ["T"])
     assert not names_one_article("x.example/a", "T", ["Other"])
     assert not names_one_article("gazette.example", "T", [])
+
+
+def test_untitled_entries_without_guid_or_link_are_not_one_item() -> None:
+    # Review: a feed of bare <description> entries (no title, guid or link) keyed every
+    # entry of a date, or every undated entry, under one hash: all but the first were
+    # dropped, and their alerts missed.
+    when = datetime(2026, 11, 25, tzinfo=UTC)
+    first = Item(source="s", guid=None, link=None, title="", summary="Sub-decree on NGOs")
+    second = Item(source="s", guid=None, link=None, title="", summary="Sub-decree on media")
+    dated = [Item(source="s", guid=None, link=None, title="", summary=s, published=when)
+             for s in ("Prakas on licences", "Prakas on unions")]  # fmt: skip
+    assert len(key_items([first, second])) == 2
+    assert len(key_items(dated)) == 2
+    assert item_key(first) == item_key(first)  # still stable from poll to poll

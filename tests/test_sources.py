@@ -232,3 +232,18 @@ any = ["sub-decree"]
     finally:
         store.close()
     assert "Government issues sub-decree on NGOs" in titles
+
+
+def test_a_malformed_link_loses_one_entry_its_link_not_the_whole_source() -> None:
+    # Review: one href or <loc> that urljoin cannot read (ValueError: Invalid IPv6 URL)
+    # failed the whole source as "could not parse: ValueError", missing every entry on it.
+    page = Source("Ministry", "https://ministry.example/news", kind="html", item="ul.news li",
+                  title="a", link="a")  # fmt: skip
+    items = parse_items(page, _result("broken_href.html", page.url))
+    assert [(i.title, i.link) for i in items] == [
+        ("Prakas No. 7 on associations", None),
+        ("Sub-decree No. 41 on NGOs", "https://ministry.example/announcements/sub-decree-41"),
+    ]
+    sitemap = Source("News", "https://news.example/sitemap.xml", kind="sitemap")
+    items = parse_items(sitemap, _result("broken_loc_sitemap.xml", sitemap.url, "text/xml"))
+    assert [i.link for i in items] == ["https://news.example/2026/11/ministry-bans-gatherings/"]

@@ -62,20 +62,24 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+RETRY_AFTER_MAX = 7 * 86400  # seconds: the longest wait a server's Retry-After may impose
+
+
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     """`Retry-After` as seconds or an HTTP date → the aware time to wait until."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return now + timedelta(seconds=min(int(value), 7 * 86400))
+        return now + timedelta(seconds=min(int(value), RETRY_AFTER_MAX))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when if when > now else None
+    # The same cap as for seconds: a date years ahead would silence the source for good.
+    return min(when, now + timedelta(seconds=RETRY_AFTER_MAX)) if when > now else None
 
 
 class _Decoder:

@@ -149,7 +149,10 @@ def _key(item: Item, *, use_guid: bool, use_link: bool) -> str:
     if use_link and item.link and item.link.strip():
         return "link:" + canonical_url(item.link)
     when = item.when.isoformat() if item.when else ""
-    digest = hashlib.sha256(f"{item.title.strip()}\x00{when}".encode()).hexdigest()[:32]
+    # An entry with no title either (a feed of bare <description>s) is told apart by
+    # its text: title and date alone would give every such entry of a date one key.
+    title = item.title.strip() or item.text.strip()
+    digest = hashlib.sha256(f"{title}\x00{when}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return "hash:" + digest
 
 

@@ -261,6 +261,7 @@ class Pipeline:
                     content_hash=obs.hash,
                     story_id=story_id,
                     now=now,
+                    first_poll=first_poll,
                 )
                 if fingerprint is not None:
                     self.store.save_fingerprint(
@@ -272,7 +273,11 @@ class Pipeline:
                     )
                 if not obs.matches:
                     continue
-                why_not = eligible(item, first_poll=first_poll, now=now, max_age=settings.max_age)
+                # An item of the first poll's back catalogue stays one when edited later.
+                back_catalogue = first_poll or (obs.known is not None and obs.known.first_poll)
+                why_not = eligible(
+                    item, first_poll=back_catalogue, now=now, max_age=settings.max_age
+                )
                 if why_not:
                     log.info(
                         "event=not-alerted source=%s item=%r reason=%r",

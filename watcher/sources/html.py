@@ -66,7 +66,12 @@ def parse_html_list(source: Source, result: FetchResult, tz: str = "UTC") -> lis
             if href is None:
                 inner = link_node.css_first("[href]")
                 href = inner.attributes.get("href") if inner is not None else None
-        link = urljoin(base, href.strip()) if href else None
+        link = None
+        if href:
+            try:
+                link = urljoin(base, href.strip())
+            except ValueError:  # not a URL ("http://[…" unclosed): the entry keeps its title
+                link = None
         date_node = entry.css_first(source.date) if source.date else None
         # <time datetime="2026-11-25T10:00+07:00"> is exact; the visible text may not be.
         machine = None

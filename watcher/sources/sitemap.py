@@ -131,7 +131,9 @@ def parse_sitemap(source: Source, result: FetchResult, tz: str = "UTC") -> list[
         raise SitemapIndex(_newest_children(entries, base))
     items = []
     for entry in entries:
-        link = urljoin(base, entry.loc)
+        link = _join(base, entry.loc)
+        if link is None:
+            continue
         items.append(
             Item(
                 source=source.name,
@@ -151,4 +153,14 @@ def _newest_children(entries: list[_Entry], base: str) -> list[str]:
     # Newest lastmod first; without lastmod, later-listed first (WordPress numbers
     # its post sitemaps oldest first).
     indexed.sort(key=lambda pair: (parse_date(pair[1].lastmod) or epoch, pair[0]), reverse=True)
-    return [urljoin(base, entry.loc) for _, entry in indexed[:MAX_CHILDREN]]
+    joined = (_join(base, entry.loc) for _, entry in indexed)
+    return [link for link in joined if link is not None][:MAX_CHILDREN]
+
+
+def _join(base: str, loc: str) -> str | None:
+    """`loc` made absolute, or None when it is not a URL at all ("http://[…" unclosed):
+    one broken entry must not fail the whole sitemap."""
+    try:
+        return urljoin(base, loc)
+    except ValueError:
+        return None

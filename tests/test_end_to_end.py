@@ -239,3 +239,40 @@ def test_once_leaves_a_running_daemons_sends_alone(rig: Rig) -> None:
         assert rig.run("once") == 0
     assert rig.signal.messages == []  # not re-sent behind the daemon's back
     assert len(pending) >= len(signal_rows) > 0
+
+
+def test_an_unexpected_error_in_one_poll_does_not_stop_the_others(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from watcher.pipeline import Pipeline
+
+    real = Pipeline._record
+
+    def broken(self: Pipeline, source: object, *args: object, **kwargs: object) -> object:
+        if getattr(source, "name", "") == "Khmer News":
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: items.source, items.key")
+        return real(self, source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "_record", broken)
+    assert rig.run("once") == 0
+    out = capsys.readouterr().out
+    assert "Khmer News: ERROR internal error while polling: IntegrityError" in out
+    texts = [m["message"] for m in rig.signal.messages]
+    assert len(texts) == 1 and "National Internet Gateway" in texts[0]
+
+
+def test_dry_run_on_existing_state_leaves_the_database_file_untouched(rig: Rig) -> None:
+    import hashlib
+
+    rig.feeds.fail("/english.xml", status=500)
+    assert rig.run("once") == 0  # state exists, Civic News not yet seen
+    rig.feeds.recover("/english.xml")
+    db = rig.config.parent / "state" / "watcher.sqlite3"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    assert rig.run("once", "--dry-run") == 0
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    sent = len(rig.signal.messages)
+    assert rig.run("once") == 0
+    assert len(rig.signal.messages) == sent + 1  # the dry run did not mark it seen

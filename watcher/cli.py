@@ -190,8 +190,11 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:
     path = Path(config.settings.state_dir) / DB_NAME
-    if dry_run and not path.exists():
-        return Store(":memory:")  # a dry run records nothing, not even an empty database
+    if dry_run:
+        # A dry run records nothing, not even an empty database: it works on a copy in
+        # memory (and still inside a transaction it rolls back, which keeps evidence off
+        # the disk), so a daemon on the same state is never blocked by it.
+        return Store(":memory:", copy_of=path if path.exists() else None)
     return Store(path)
 
 

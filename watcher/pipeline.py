@@ -92,7 +92,22 @@ class Pipeline:
     async def poll_all(self, sources: Sequence[Source] | None = None) -> list[PollReport]:
         """Poll every source once, concurrently; one failing source affects no other."""
         chosen = list(self.config.sources if sources is None else sources)
-        return list(await asyncio.gather(*(self.poll(s) for s in chosen)))
+        return list(await asyncio.gather(*(self._poll_guarded(s) for s in chosen)))
+
+    async def _poll_guarded(self, source: Source) -> PollReport:
+        # poll() handles every source problem it knows; anything else (a bug, a locked
+        # or full database) must still not cancel the other sources' polls.
+        try:
+            return await self.poll(source)
+        except Exception as exc:
+            log.exception("event=poll-crash source=%s", source.name)
+            report = PollReport(source=source.name)
+            reason = f"internal error while polling: {type(exc).__name__}: {exc}"[:300]
+            try:
+                return self._failed(source, report, reason, None)
+            except Exception:  # the store itself is failing: report, do not raise
+                report.status, report.error = "error", reason
+                return report
 
     async def poll(self, source: Source) -> PollReport:
         """Poll one source and record what it brought. Never raises for source trouble."""

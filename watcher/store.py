@@ -275,13 +275,21 @@ def _matches_from_json(text: str) -> tuple[Match, ...]:
 class Store:
     """The SQLite state of one watcher instance."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, copy_of: str | Path | None = None) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self.db.row_factory = sqlite3.Row
+        if copy_of is not None:
+            # Read the other database without taking its write lock: a dry run beside a
+            # running daemon must neither block it nor change its file (not even migrate).
+            source = sqlite3.connect(f"file:{copy_of}?mode=ro", uri=True, timeout=30.0)
+            try:
+                source.backup(self.db)
+            finally:
+                source.close()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")

@@ -227,7 +227,8 @@ def _icu_word_breaker() -> object | None:
         import icu  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - the wheel is a declared dependency
         return None
-    return icu.BreakIterator.createWordInstance(icu.Locale("km"))
+    breaker: object = icu.BreakIterator.createWordInstance(icu.Locale("km"))
+    return breaker
 
 
 def khmer_segmenter() -> str:

@@ -70,4 +70,4 @@ def due_time(
 
 def retry_delay(attempts: int) -> float:
     """Seconds to wait after the `attempts`-th failed send: 30 s, 60 s, … capped at 1 h."""
-    return min(RETRY_CAP, RETRY_FIRST * 2 ** max(0, attempts - 1))
+    return min(RETRY_CAP, RETRY_FIRST * 2.0 ** max(0, attempts - 1))

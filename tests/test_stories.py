@@ -319,3 +319,56 @@ def test_guid_churn_neither_adds_items_nor_alerts_again(rig: Rig) -> None:
         assert store.source_state("Churn Times").items_seen == 2
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("Civic News", "Mekong Wire", "Reposts"),
+        ("Reposts", "Mekong Wire", "Civic News"),
+        ("Mekong Wire", "Reposts", "Civic News"),
+    ],
+)
+def test_one_story_whatever_order_its_sources_are_recorded_in(
+    rig: Rig, order: tuple[str, str, str]
+) -> None:
+    """A repost sharing only the original's link and a copy sharing only its text, recorded
+    before the original: the original ties them into one story, alerted once (SPEC §6)."""
+    import asyncio
+
+    from watcher.config import load_config
+    from watcher.fetch import Fetcher
+    from watcher.pipeline import Pipeline
+
+    config = load_config(rig.config)
+    store = rig.store()
+
+    async def poll_in_order() -> None:
+        fetcher = Fetcher(user_agent="watcher-test")
+        try:
+            pipeline = Pipeline(config, store, fetcher)
+            for name in order:
+                source = config.source(name)
+                assert source is not None
+                await pipeline.poll(source)
+        finally:
+            await fetcher.aclose()
+
+    try:
+        asyncio.run(poll_in_order())
+        nig = [
+            (s.story_id, s.alert.source)
+            for s in store.alerts_since(None)
+            if "adopts sub-decree on National Internet Gateway" in s.alert.title
+        ]
+    finally:
+        store.close()
+    # Whatever the order, the copies end as one story ...
+    assert len({story for story, _ in nig}) == 1
+    if order[0] == "Civic News":
+        assert [source for _, source in nig] == ["Civic News"]
+    else:
+        # ... and the original, arriving last, ties them without a third message. (The
+        # repost and the copy alerted before: nothing linked them yet, by SPEC §6.)
+        assert "Civic News" not in [source for _, source in nig]
+        assert len(nig) == 2

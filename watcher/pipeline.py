@@ -365,17 +365,25 @@ class Pipeline:
         The same canonical link from any source, else a near-identical text from another
         source within 7 days (watcher.stories), else a new story.
         """
+        by_link = by_text = None
         if canonical and names_one_article(
             canonical, item.title, self.store.link_titles(source.name, canonical)
         ):
-            found = self.store.story_by_link(canonical)
-            if found is not None:
-                return found
+            by_link = self.store.story_by_link(canonical)
         if fingerprint is not None:
             candidates = self.store.story_candidates(
                 fingerprint, dated - stories.WINDOW, dated + stories.WINDOW
             )
-            found = stories.choose_story(fingerprint, source.name, dated, candidates)
-            if found is not None:
-                return found
+            by_text = stories.choose_story(fingerprint, source.name, dated, candidates)
+        if by_link is not None and by_text is not None and by_link != by_text:
+            # This item ties two stories together: a repost that shares only the
+            # original's link and a copy that shares only its text, recorded before the
+            # original. They are one story (SPEC §6), whatever order sources finished in,
+            # so what either was alerted for now counts for both.
+            keep, drop = min(by_link, by_text), max(by_link, by_text)
+            self.store.merge_stories(keep, drop)
+            return keep
+        found = by_link if by_link is not None else by_text
+        if found is not None:
+            return found
         return self.store.new_story(canonical, item.title, self.clock())

@@ -510,6 +510,22 @@ class Store:
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 
+    def merge_stories(self, keep: int, drop: int) -> None:
+        """Fold story `drop` into `keep`: its items, alerts, fingerprints and the
+        watchlists it was alerted for (a certain alert outranks a possible one)."""
+        with self.atomic():
+            for table in ("items", "alerts", "item_fingerprints"):
+                self.db.execute(f"UPDATE {table} SET story_id = ? WHERE story_id = ?", (keep, drop))
+            self.db.execute(
+                "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
+                "SELECT ?, watchlist, possible, alert_id, at FROM story_alerts "
+                "WHERE story_id = ? AND true ON CONFLICT(story_id, watchlist) DO UPDATE SET "
+                "possible = MIN(possible, excluded.possible)",
+                (keep, drop),
+            )
+            self.db.execute("DELETE FROM story_alerts WHERE story_id = ?", (drop,))
+            self.db.execute("DELETE FROM stories WHERE id = ?", (drop,))
+
     def story_sources(self, story_id: int) -> list[str]:
         """Every source that carried a story, in order of first sight."""
         rows = self.db.execute(

@@ -438,21 +438,22 @@ class Store:
 
     def known_items(self, source: str, keys: Iterable[str]) -> dict[str, KnownItem]:
         """The stored items of `source` among `keys`."""
-        found: dict[str, KnownItem] = {}
-        key_list = list(keys)
-        for start in range(0, len(key_list), 500):
-            chunk = key_list[start : start + 500]
+        return {row["key"]: _known_item(row) for row in self._source_items_in(source, "key", keys)}
+
+    def _source_items_in(
+        self, source: str, column: str, values: Iterable[str]
+    ) -> Iterator[sqlite3.Row]:
+        """Items of `source` whose `column` (key or canonical) is among `values`, by id,
+        in chunks that stay under SQLite's limit on bound parameters."""
+        wanted = sorted(set(values))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT id, key, content_hash, story_id, first_poll FROM items "
-                f"WHERE source = ? AND key IN ({marks})",
+            yield from self.db.execute(
+                f"SELECT id, key, canonical, title, content_hash, story_id, first_poll "
+                f"FROM items WHERE source = ? AND {column} IN ({marks}) ORDER BY id",
                 (source, *chunk),
             )
-            for row in rows:
-                found[row["key"]] = KnownItem(
-                    row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"])
-                )
-        return found
 
     def has_items(self, source: str) -> bool:
         """Whether any item of this source was ever recorded (not a first poll)."""
@@ -856,20 +857,8 @@ class Store:
         shared with other items (see identity.resolve_known).
         """
         found: dict[str, list[tuple[KnownItem, str]]] = {}
-        links = sorted(set(canonicals))
-        for start in range(0, len(links), 500):
-            chunk = links[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT id, canonical, content_hash, story_id, first_poll, title FROM items "
-                f"WHERE source = ? AND canonical IN ({marks}) ORDER BY id",
-                (source, *chunk),
-            )
-            for row in rows:
-                known = KnownItem(
-                    row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"])
-                )
-                found.setdefault(row["canonical"], []).append((known, row["title"] or ""))
+        for row in self._source_items_in(source, "canonical", canonicals):
+            found.setdefault(row["canonical"], []).append((_known_item(row), row["title"] or ""))
         return found
 
     def story_by_link(self, canonical: str) -> int | None:
@@ -983,6 +972,10 @@ class Store:
                 (forget_cut,),
             ).rowcount
         return counts
+
+
+def _known_item(row: sqlite3.Row) -> KnownItem:
+    return KnownItem(row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"]))
 
 
 def _split_sql(script: str) -> list[str]:

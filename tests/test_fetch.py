@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -320,3 +321,17 @@ def test_retry_after_as_a_far_date_is_capped_like_seconds() -> None:
     week = now + timedelta(days=7)
     assert parse_retry_after("999999999", now) == week
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) == week
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_is_read_zlib_wrapped_or_raw(wbits: int) -> None:
+    """RFC 9110 says zlib-wrapped; many servers send raw deflate. Both must decode."""
+    from watcher.fetch import _Decoder
+
+    body = b"<rss>" + b"sub-decree " * 5000 + b"</rss>"
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    packed = packer.compress(body) + packer.flush()
+    decoder = _Decoder("deflate", limit=1_000_000)
+    for start in range(0, len(packed), 7):  # tiny chunks, as a slow server sends them
+        decoder.feed(packed[start : start + 7])
+    assert decoder.result() == body

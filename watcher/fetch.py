@@ -82,6 +82,24 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     return min(when, now + timedelta(seconds=RETRY_AFTER_MAX)) if when > now else None
 
 
+class _Deflate:
+    """HTTP "deflate": zlib-wrapped by the RFC, raw deflate in practice; which one is
+    decided on the first bytes, as browsers do."""
+
+    def __init__(self) -> None:
+        self._inner: zlib._Decompress | None = None
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            wbits = zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS
+            self._inner = zlib.decompressobj(wbits)
+        return self._inner.decompress(data, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._inner.unconsumed_tail if self._inner is not None else b""
+
+
 class _Decoder:
     """Incremental Content-Encoding decoder with a hard limit on output bytes."""
 
@@ -95,7 +113,7 @@ class _Decoder:
             if enc in ("gzip", "x-gzip"):
                 self.steps.append(zlib.decompressobj(zlib.MAX_WBITS | 16))
             elif enc == "deflate":
-                self.steps.append("deflate")
+                self.steps.append(_Deflate())
             elif enc == "br":
                 self.steps.append(brotli.Decompressor())
             elif enc in ("identity", ""):
@@ -104,13 +122,7 @@ class _Decoder:
                 raise ValueError(f"unsupported content encoding {enc!r}")
 
     def _run(self, step: object, data: bytes, room: int) -> bytes:
-        if step == "deflate":
-            # "deflate" is zlib-wrapped by the RFC, raw deflate in practice:
-            # decide on the first bytes, as browsers do.
-            wbits = zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS
-            step = zlib.decompressobj(wbits)
-            self.steps[self.steps.index("deflate")] = step
-        if isinstance(step, _ZLIB_TYPE):
+        if isinstance(step, _ZLIB_TYPE | _Deflate):
             out = step.decompress(data, room + 1)
             if step.unconsumed_tail and len(out) > room:
                 raise TooLarge

@@ -68,6 +68,12 @@ class _Observed:
     matches: tuple[Match, ...]
 
 
+def matched_text(item: Item, page_text: str | None) -> str:
+    """What matching reads of an item, and what its evidence keeps: the item's own text,
+    plus the fetched page's text with `fulltext = true` (SPEC §5, §10)."""
+    return f"{item.text}\n\n{page_text}" if page_text else item.text
+
+
 class Pipeline:
     """Polls sources for one config against one store."""
 
@@ -231,9 +237,7 @@ class Pipeline:
             previous = known.get(key)
             if previous is not None and previous.content_hash == digest:
                 continue  # unchanged since last poll: nothing to decide
-            text = item.text
-            if extra and extra.get(key):
-                text = f"{text}\n\n{extra[key]}"
+            text = matched_text(item, extra.get(key) if extra else None)
             matches = self.matcher.match(text, source.name)
             observed.append(_Observed(item, key, digest, previous, matches))
         return observed
@@ -321,7 +325,7 @@ class Pipeline:
                     kept = evidence.keep_for_alert(
                         settings.state_dir,
                         source=source.name,
-                        text=f"{item.text}\n\n{page.text}" if page else item.text,
+                        text=matched_text(item, page.text if page else None),
                         page=page,
                         response=(documents or {}).get(obs.key, result),
                     )

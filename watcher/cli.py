@@ -33,7 +33,7 @@ from watcher.messages import channel_kind, render_alert, render_notice
 from watcher.models import Config
 from watcher.parallel import ParsePool
 from watcher.pipeline import Pipeline, PollReport, utcnow
-from watcher.store import DB_NAME, Store
+from watcher.store import DB_NAME, Store, StoredAlert
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -389,10 +389,9 @@ EXPORT_FIELDS = (
 )  # fmt: skip
 
 
-def _export_row(stored: object, config: Config, kept: Evidence | None = None) -> dict[str, object]:
-    from watcher.store import StoredAlert
-
-    assert isinstance(stored, StoredAlert)
+def _export_row(
+    stored: StoredAlert, config: Config, kept: Evidence | None = None
+) -> dict[str, object]:
     alert = stored.alert
     tz = ZoneInfo(config.settings.timezone)
     return {

@@ -360,11 +360,6 @@ class Daemon:
             self.store.record_failure(
                 name, source.url, utcnow(), f"poll did not finish within {deadline:g} s", None
             )
-        except Exception as exc:  # a bug in one poll: recorded, and the job keeps running
-            log.exception("event=poll-crash source=%s", name)
-            self.store.record_failure(
-                name, source.url, utcnow(), f"internal error: {type(exc).__name__}", None
-            )
         else:
             level = logging.INFO if report.new_items or report.alerts else logging.DEBUG
             log.log(

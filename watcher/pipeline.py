@@ -98,13 +98,14 @@ class Pipeline:
     async def poll_all(self, sources: Sequence[Source] | None = None) -> list[PollReport]:
         """Poll every source once, concurrently; one failing source affects no other."""
         chosen = list(self.config.sources if sources is None else sources)
-        return list(await asyncio.gather(*(self._poll_guarded(s) for s in chosen)))
+        return list(await asyncio.gather(*(self.poll(s) for s in chosen)))
 
-    async def _poll_guarded(self, source: Source) -> PollReport:
-        # poll() handles every source problem it knows; anything else (a bug, a locked
-        # or full database) must still not cancel the other sources' polls.
+    async def poll(self, source: Source) -> PollReport:
+        """Poll one source and record what it brought. Never raises: a source problem
+        is recorded with its reason, and so is anything unexpected (a bug, a locked or
+        full database), so that it cancels neither the other polls nor the daemon's job."""
         try:
-            return await self.poll(source)
+            return await self._poll(source)
         except Exception as exc:
             log.exception("event=poll-crash source=%s", source.name)
             report = PollReport(source=source.name)
@@ -115,8 +116,7 @@ class Pipeline:
                 report.status, report.error = "error", reason
                 return report
 
-    async def poll(self, source: Source) -> PollReport:
-        """Poll one source and record what it brought. Never raises for source trouble."""
+    async def _poll(self, source: Source) -> PollReport:
         report = PollReport(source=source.name)
         now = self.clock()
         state = self.store.source_state(source.name)

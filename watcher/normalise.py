@@ -111,6 +111,8 @@ _BLOCK_TAGS = (
     "title",
 )
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head")
+_DROP_SELECTOR = ", ".join(_DROP_TAGS)
+_BLOCK_SELECTOR = ", ".join(_BLOCK_TAGS)
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _LINE_SPACE = re.compile(r"[ \t\r\f\v]+")
 
@@ -127,15 +129,14 @@ def html_to_text(html: str) -> str:
         return html.strip()
     try:
         tree = LexborHTMLParser(html)
-        for tag in _DROP_TAGS:
-            for node in tree.css(tag):
-                node.decompose()
+        # One selector per kind: one walk of the tree each, not one per tag.
+        for node in tree.css(_DROP_SELECTOR):
+            node.decompose()
         root = tree.body or tree.root
         if root is None:
             return ""
-        for tag in _BLOCK_TAGS:
-            for node in root.css(tag):
-                node.insert_after("\n\n")
+        for node in root.css(_BLOCK_SELECTOR):
+            node.insert_after("\n\n")
         text = root.text(deep=True, separator="", strip=False)
     except (ValueError, TypeError, RuntimeError, AttributeError):
         # selectolax raises on a few degenerate inputs (e.g. NUL-heavy bytes decoded to

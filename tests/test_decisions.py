@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from watcher.dedup import eligible, fresh_matches
+from watcher.dedup import Queued, eligible, fresh_matches, unsent_duplicates
 from watcher.models import Alert, Channel, Item, Match, Severity
 from watcher.routing import due_time, retry_delay, route
 
@@ -97,3 +97,39 @@ def test_retry_delays_double_and_cap_at_an_hour() -> None:
     assert delays[0] <= 60
     assert delays[1] == 2 * delays[0]
     assert max(delays) == 3600
+
+
+# -- unsent duplicates after a story merge (watcher.dedup.unsent_duplicates) ------------
+
+
+def _queued(id: int, alert: int, watchlists: set[str], *, channel: str = "signal",
+            pending: bool = True) -> Queued:  # fmt: skip
+    return Queued(id, channel, alert, frozenset(watchlists), pending)
+
+
+def test_a_later_unsent_alert_covered_by_an_earlier_one_is_dropped() -> None:
+    rows = [_queued(2, 2, {"Arrests"}), _queued(1, 1, {"Arrests", "Decrees"})]
+    assert unsent_duplicates(rows) == [2]
+
+
+def test_the_earliest_alert_is_kept_even_when_it_is_unsent() -> None:
+    assert unsent_duplicates([_queued(1, 1, {"Arrests"}), _queued(2, 2, {"Arrests"})]) == [2]
+
+
+def test_a_later_alert_with_a_new_watchlist_still_goes_out() -> None:
+    rows = [_queued(1, 1, {"Arrests"}), _queued(2, 2, {"Arrests", "Decrees"})]
+    assert unsent_duplicates(rows) == []
+
+
+def test_a_message_already_sent_is_never_dropped() -> None:
+    rows = [_queued(1, 1, {"Arrests"}), _queued(2, 2, {"Arrests"}, pending=False)]
+    assert unsent_duplicates(rows) == []
+
+
+def test_channels_are_judged_apart() -> None:
+    rows = [
+        _queued(1, 1, {"Arrests"}, channel="signal"),
+        _queued(2, 2, {"Arrests"}, channel="email"),
+        _queued(3, 2, {"Arrests"}, channel="signal"),
+    ]
+    assert unsent_duplicates(rows) == [3]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from watcher import parallel
-from watcher.models import FetchResult, Item, Source
+from watcher.analysis import Job, analyse
+from watcher.matching import Matcher
+from watcher.models import FetchResult, Item, Severity, Source, Watchlist
 from watcher.parallel import ParsePool
 from watcher.sources import SourceError, parse_items
 
@@ -57,3 +61,62 @@ def test_a_dead_worker_costs_no_items(pool: ParsePool) -> None:
     assert _parse(pool, body) == expected  # parsed in a thread; the pool is replaced
     assert pool._executor is not executor
     assert _parse(pool, body) == expected  # and the new pool works
+
+
+# -- analysis (matching and fingerprints) in the workers ------------------------------
+
+WATCHLISTS = (
+    Watchlist(name="Decrees", severity=Severity.HIGH, any=("sub-decree",)),
+    Watchlist(name="Arrests", severity=Severity.HIGH, any=("arrested",)),
+)
+
+
+def _jobs() -> list[Job]:
+    items = parse_items(SOURCE, _result((DATA / "english.xml").read_bytes()), "UTC")
+    items.append(Item(source="Feed", guid="x", link=None, title="A sub-decree", summary="x"))
+    return [Job(item) for item in items]
+
+
+def test_the_pool_analyses_as_a_thread_does(pool: ParsePool) -> None:
+    jobs = _jobs()
+    found = asyncio.run(pool.analyse(WATCHLISTS, "Feed", jobs))
+    assert found == analyse(Matcher(WATCHLISTS), "Feed", jobs)
+    assert any(a.matches for a in found)  # the fixture does match something
+
+
+def test_new_watchlists_start_new_workers(pool: ParsePool) -> None:
+    jobs = _jobs()
+    asyncio.run(pool.analyse(WATCHLISTS, "Feed", jobs))
+    first = pool._executor
+    fewer = WATCHLISTS[1:]
+    found = asyncio.run(pool.analyse(fewer, "Feed", jobs))
+    assert pool._executor is not first
+    assert found == analyse(Matcher(fewer), "Feed", jobs)
+    assert all(m.watchlist == "Arrests" for a in found for m in a.matches)
+
+
+def test_workers_that_cannot_start_leave_the_work_to_threads(tmp_path: Path) -> None:
+    # A TMPDIR too deep for the fork server's AF_UNIX socket path (108 bytes).
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    script = (
+        "import asyncio, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_parallel import WATCHLISTS, _jobs\n"
+        "from watcher.parallel import ParsePool\n"
+        "pool = ParsePool(workers=1)\n"
+        "found = asyncio.run(pool.analyse(WATCHLISTS, 'Feed', _jobs()))\n"
+        "print(sum(len(a.matches) for a in found), pool._unusable)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(deep)},
+        cwd=Path(__file__).parent.parent,
+        timeout=120,
+        check=True,
+    )
+    count, reason = done.stdout.split(" ", 1)
+    assert int(count) > 0
+    assert "AF_UNIX path too long" in reason

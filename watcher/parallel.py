@@ -1,19 +1,24 @@
-"""Feed parsing in worker processes, so it uses every core and never blocks the loop.
+"""The CPU work of a poll in worker processes, so it uses every core and never blocks the loop.
 
-feedparser is pure Python: at a national desk's scale (1,000 feeds, 50 items each)
-parsing is about a quarter of a first cycle's CPU (docs/performance.md), and in a
-thread it holds the GIL that fetching, matching and recording need. A small pool
-of processes parses feed bodies instead; the event loop only waits for the items.
+At a national desk's scale (1,000 feeds, 50 items each) parsing, matching and story
+fingerprints are nearly all of a first cycle's CPU (docs/performance.md). In a thread
+they hold the GIL that fetching and recording need: every SQLite call then waits for
+the GIL on its way back, so the main process spends more time waiting than working.
+A small pool of processes does that work instead, in two jobs per poll:
 
-Only `kind = "feed"` goes to the pool: HTML lists and sitemaps are cheap to parse,
-and a sitemap index is signalled by an exception with extra state. Workers are
-started by a fork server that imports only `watcher.sources` (not numpy,
-datasketch or ICU, which the main process loads for matching and stories), so
-each costs little memory, and nothing is forked from a process running threads.
+- `parse`: a fetched feed body → its items;
+- `analyse`: the new or changed items (the pipeline decides which, with the store) →
+  their watchlist matches and fingerprints (watcher.analysis). Each worker compiles
+  the watchlists once, when it starts; new watchlists (a reloaded config) start a
+  new pool.
+
+The main process keeps the event loop, the store and every decision that needs it.
+Workers are started by a fork server that preloads the parsing and analysis modules,
+so nothing is forked from a process running threads.
 
 Hostile input stays contained: a body that kills a worker (a crash or the kernel's
-OOM killer) breaks the pool; the pool is replaced and that body is parsed in a
-thread as before, where the parser's own guarantees (tests/test_hostile.py) hold.
+OOM killer) breaks the pool; the pool is replaced and that job runs in a thread as
+before, where the parser's own guarantees (tests/test_hostile.py) hold.
 """
 
 from __future__ import annotations
@@ -22,19 +27,28 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
-from watcher.models import FetchResult, Item, Source
+from watcher.analysis import Analysis, Job, analyse
+from watcher.matching import Matcher
+from watcher.models import FetchResult, Item, Source, Watchlist
 from watcher.sources import parse_items
 
 log = logging.getLogger("watcher.parallel")
 
-# One worker per core, at most 4: beyond that the main process (matching, SQLite)
-# is the limit and more workers only cost memory.
+# One worker per core, at most 4: beyond that the main process (SQLite) is the limit
+# and more workers only cost memory.
 MAX_WORKERS = 4
 # Bodies smaller than this parse faster than they travel to a worker and back.
 MIN_POOL_BYTES = 16 * 1024
+
+T = TypeVar("T")
+
+# A worker's compiled watchlists, built once by _start_worker.
+_matcher: Matcher | None = None
 
 
 def default_workers() -> int:
@@ -46,37 +60,125 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, cores))
 
 
+def _start_worker(watchlists: tuple[Watchlist, ...]) -> None:
+    global _matcher
+    _matcher = Matcher(watchlists)
+
+
+def _analyse_in_worker(source: str, jobs: Sequence[Job]) -> list[Analysis]:
+    assert _matcher is not None, "the pool initialiser compiles the watchlists"
+    return analyse(_matcher, source, jobs)
+
+
 class ParsePool:
-    """Parses feed bodies in worker processes; `parse` has parse_items' contract."""
+    """Parses and analyses in worker processes; each method has its in-thread twin's
+    contract (`parse_items`, `watcher.analysis.analyse`)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
         self._executor: ProcessPoolExecutor | None = None
+        self._watchlists: tuple[Watchlist, ...] | None = None
+        self._unusable: str | None = None  # why workers cannot run here, once seen
+        # For the in-thread fallback: the watchlists and their compiled matcher.
+        self._matcher: tuple[tuple[Watchlist, ...], Matcher] | None = None
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _same(self, watchlists: tuple[Watchlist, ...]) -> bool:
+        return watchlists is self._watchlists or watchlists == self._watchlists
+
+    def _pool(self, watchlists: tuple[Watchlist, ...]) -> ProcessPoolExecutor:
+        if self._executor is not None and not self._same(watchlists):
+            self._executor.shutdown(wait=False)  # jobs in progress finish with the old ones
+            self._executor = None
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["watcher.sources"])
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            context.set_forkserver_preload(["watcher.sources", "watcher.analysis"])
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(watchlists,),
+            )
+            self._watchlists = watchlists
         return self._executor
 
-    async def parse(self, source: Source, result: FetchResult, tz: str) -> list[Item]:
-        """The items of a fetched body; raises SourceError with a readable reason."""
-        if source.kind != "feed" or len(result.body or b"") < MIN_POOL_BYTES:
-            return await asyncio.to_thread(parse_items, source, result, tz)
+    def _thread_matcher(self, watchlists: tuple[Watchlist, ...]) -> Matcher:
+        held = self._matcher
+        if held is None or (held[0] is not watchlists and held[0] != watchlists):
+            held = self._matcher = (watchlists, Matcher(watchlists))
+        return held[1]
+
+    async def _run(
+        self,
+        watchlists: tuple[Watchlist, ...],
+        what: str,
+        source: str,
+        work: Callable[..., T],
+        fallback: Callable[[], T],
+        *args: object,
+    ) -> T:
+        if self._unusable is not None:
+            return await asyncio.to_thread(fallback)
         loop = asyncio.get_running_loop()
-        pool = self._pool()
+        pool = self._pool(watchlists)
         try:
-            return await loop.run_in_executor(pool, parse_items, source, result, tz)
+            return await loop.run_in_executor(pool, work, *args)
         except BrokenProcessPool:
-            log.warning("event=parse-pool-broken source=%s", source.name)
+            log.warning("event=pool-broken job=%s source=%s", what, source)
             if self._executor is pool:  # the first of the waiters to notice replaces it
                 self._executor = None
                 pool.shutdown(wait=False, cancel_futures=True)
+            return await asyncio.to_thread(fallback)
+        except OSError as exc:
+            # The workers cannot start here (e.g. the fork server's socket path is too
+            # long for AF_UNIX under a deep TMPDIR, or no process may be created):
+            # the work runs in threads from now on, slower but complete.
+            if self._unusable is None:
+                self._unusable = f"{type(exc).__name__}: {exc}"
+                log.warning("event=pool-unusable reason=%r", self._unusable)
+            if self._executor is pool:
+                self._executor = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            return await asyncio.to_thread(fallback)
+
+    async def parse(
+        self,
+        source: Source,
+        result: FetchResult,
+        tz: str,
+        watchlists: tuple[Watchlist, ...] = (),
+    ) -> list[Item]:
+        """The items of a fetched body; raises SourceError with a readable reason."""
+        if source.kind != "feed" or len(result.body or b"") < MIN_POOL_BYTES:
             return await asyncio.to_thread(parse_items, source, result, tz)
+        return await self._run(
+            watchlists,
+            "parse",
+            source.name,
+            parse_items,
+            lambda: parse_items(source, result, tz),
+            source,
+            result,
+            tz,
+        )
+
+    async def analyse(
+        self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
+    ) -> list[Analysis]:
+        """Matches and fingerprints of `jobs`, in order (watcher.analysis.analyse)."""
+        if not jobs:
+            return []
+        return await self._run(
+            watchlists,
+            "analyse",
+            source,
+            _analyse_in_worker,
+            lambda: analyse(self._thread_matcher(watchlists), source, jobs),
+            source,
+            list(jobs),
+        )
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the workers; with `wait`, after the parses in progress end."""
+        """Stop the workers; with `wait`, after the jobs in progress end."""
         if self._executor is not None:
             self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from watcher import evidence, stories
+from watcher.analysis import Analysis, Job, analyse, matched_text
 from watcher.dedup import eligible, fresh_matches
 from watcher.fetch import Conditional, Fetcher
 from watcher.fulltext import Page, fetch_pages
@@ -66,12 +67,7 @@ class _Observed:
     hash: str
     known: KnownItem | None
     matches: tuple[Match, ...]
-
-
-def matched_text(item: Item, page_text: str | None) -> str:
-    """What matching reads of an item, and what its evidence keeps: the item's own text,
-    plus the fetched page's text with `fulltext = true` (SPEC §5, §10)."""
-    return f"{item.text}\n\n{page_text}" if page_text else item.text
+    fingerprint: stories.Fingerprint | None
 
 
 class Pipeline:
@@ -91,9 +87,16 @@ class Pipeline:
         self.parse_pool = parse_pool
         self.store = store
         self.fetcher = fetcher
-        self.matcher = matcher or Matcher(config.watchlists)
+        self._matcher = matcher  # compiled when first needed: with a pool, workers match
         self.clock = clock
         self.tz = ZoneInfo(config.settings.timezone)
+
+    @property
+    def matcher(self) -> Matcher:
+        """The compiled watchlists, for matching in this process."""
+        if self._matcher is None:
+            self._matcher = Matcher(self.config.watchlists)
+        return self._matcher
 
     async def poll_all(self, sources: Sequence[Source] | None = None) -> list[PollReport]:
         """Poll every source once, concurrently; one failing source affects no other."""
@@ -147,7 +150,7 @@ class Pipeline:
         try:
             try:
                 if self.parse_pool is not None:
-                    items = await self.parse_pool.parse(source, result, tz)
+                    items = await self.parse_pool.parse(source, result, tz, self.config.watchlists)
                 else:
                     items = await asyncio.to_thread(parse_items, source, result, tz)
             except SitemapIndex as index:
@@ -204,7 +207,7 @@ class Pipeline:
             if problems:
                 self.store.record_warning(source.name, source.url, self.clock(), problems[-1])
         extra = {k: p.text for k, p in pages.items()}
-        observed = await asyncio.to_thread(self._observe, source, keyed, known, extra)
+        observed = await self._observe(source, keyed, known, extra)
         documents = {k: origin.get(id(i), result) for k, i in keyed.items() if id(i) in origin}
         self._record(source, result, observed, report, pages, documents)
         report.items = len(keyed)
@@ -219,28 +222,38 @@ class Pipeline:
         report.error = error
         return report
 
-    def _observe(
+    async def _observe(
         self,
         source: Source,
         keyed: dict[str, Item],
         known: dict[str, KnownItem],
         extra: Mapping[str, str] | None = None,
     ) -> list[_Observed]:
-        """Match the new or changed items (CPU work, run off the event loop).
+        """Match and fingerprint the new or changed items (CPU work: in the pool's
+        workers when there is a pool, else in a thread; never on the event loop).
 
         `extra` holds fetched page text by item key (fulltext): it is matched with
         the item's text but not hashed, so the next poll does not see a change.
         """
-        observed = []
+        changed = []
         for key, item in keyed.items():
             digest = content_hash(item)
             previous = known.get(key)
             if previous is not None and previous.content_hash == digest:
                 continue  # unchanged since last poll: nothing to decide
-            text = matched_text(item, extra.get(key) if extra else None)
-            matches = self.matcher.match(text, source.name)
-            observed.append(_Observed(item, key, digest, previous, matches))
-        return observed
+            changed.append((key, item, digest, previous))
+        jobs = [Job(item, extra.get(key) if extra else None) for key, item, _, _ in changed]
+        results: list[Analysis]
+        if self.parse_pool is not None:
+            results = await self.parse_pool.analyse(self.config.watchlists, source.name, jobs)
+        elif jobs:
+            results = await asyncio.to_thread(analyse, self.matcher, source.name, jobs)
+        else:
+            results = []
+        return [
+            _Observed(item, key, digest, previous, found.matches, found.fingerprint)
+            for (key, item, digest, previous), found in zip(changed, results, strict=True)
+        ]
 
     def _record(
         self,
@@ -262,7 +275,7 @@ class Pipeline:
             for obs in observed:
                 item = obs.item
                 canonical = canonical_url(item.link) if item.link else None
-                fingerprint = stories.fingerprint(item)
+                fingerprint = obs.fingerprint
                 dated = min(item.when or now, now)  # a date in the future is a feed's error
                 story_id = obs.known.story_id if obs.known else None
                 if story_id is None:

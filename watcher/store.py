@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from watcher.dedup import Queued, unsent_duplicates
 from watcher.evidence import Evidence
 from watcher.models import Alert, Match, Severity
 from watcher.stories import FINGERPRINT_KEEP, Candidate, Fingerprint
@@ -172,6 +173,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE items ADD COLUMN first_poll INTEGER NOT NULL DEFAULT 0;
     UPDATE items SET first_poll = 1
         WHERE (source, first_seen) IN (SELECT source, MIN(first_seen) FROM items GROUP BY source);
+    """,
+    # 6: an alert whose every message was dropped because its story merged with an
+    # earlier alerted one (watcher.dedup.unsent_duplicates) names that alert.
+    """
+    ALTER TABLE alerts ADD COLUMN merged_into INTEGER;
     """,
 )
 
@@ -526,6 +532,34 @@ class Store:
             )
             self.db.execute("DELETE FROM story_alerts WHERE story_id = ?", (drop,))
             self.db.execute("DELETE FROM stories WHERE id = ?", (drop,))
+            self._drop_unsent_duplicates(keep)
+
+    def _drop_unsent_duplicates(self, story_id: int) -> None:
+        """After a merge: unsent messages that repeat an earlier alert of the story
+        are marked 'merged' and never sent (watcher.dedup.unsent_duplicates)."""
+        rows = self.db.execute(
+            "SELECT o.id, o.channel, o.alert_id, o.watchlists, o.state FROM outbox o "
+            "JOIN alerts a ON a.id = o.alert_id WHERE a.story_id = ? AND o.state != 'merged'",
+            (story_id,),
+        )
+        queued = [
+            Queued(r[0], r[1], r[2], frozenset(json.loads(r[3])), r[4] == "pending") for r in rows
+        ]
+        dropped = unsent_duplicates(queued)
+        for outbox_id in dropped:
+            self.db.execute(
+                "UPDATE outbox SET state = 'merged', last_error = ? WHERE id = ?",
+                ("same story as an earlier alert (stories merged)", outbox_id),
+            )
+        if dropped:  # an alert left with no message to send is the earlier one's duplicate
+            first = min(q.alert_id for q in queued)
+            self.db.execute(
+                "UPDATE alerts SET merged_into = ? WHERE story_id = ? AND id != ? "
+                "AND EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id "
+                "AND o.state = 'merged') AND NOT EXISTS (SELECT 1 FROM outbox o "
+                "WHERE o.alert_id = alerts.id AND o.state != 'merged')",
+                (first, story_id, first),
+            )
 
     def story_sources(self, story_id: int) -> list[str]:
         """Every source that carried a story, in order of first sight."""
@@ -729,7 +763,7 @@ class Store:
     def alerts_since(self, since: datetime | None) -> list[StoredAlert]:
         """Recorded alerts, oldest first, optionally only those created since a time."""
         rows = self.db.execute(
-            "SELECT * FROM alerts WHERE created >= ? ORDER BY created, id",
+            "SELECT * FROM alerts WHERE created >= ? AND merged_into IS NULL ORDER BY created, id",
             (_ts(since) if since else 0.0,),
         )
         return [self._stored_alert(r) for r in rows]

@@ -158,8 +158,18 @@ def test_fingerprints_unchanged(corpus: str) -> None:
     assert _digest(items) == EXPECTED[corpus]
 
 
-def test_duplicate_shingles_do_not_change_the_signature() -> None:
-    # The signature is a minimum per hash function: repeating a shingle cannot move it, but
-    # `size` counts distinct shingles (MIN_SHINGLES is about distinct text).
-    once = stories.shingle_hashes("abcdefghijklmnopqrstuvwxyz" * 4)
-    assert len(once) == len(np.unique(once)) == 26
+def test_shingle_hashes_are_sorted_and_distinct() -> None:
+    # The contract np.unique gave shingle_hashes: `size` is the number of distinct shingles.
+    for item in _edge_items():
+        found = stories.shingle_hashes(stories.story_text(item))
+        assert np.array_equal(found, np.unique(found))
+
+
+def test_signature_in_blocks_is_the_plain_minhash() -> None:
+    # A long headline is hashed in several blocks; the result must be the one-matrix
+    # MinHash of the first implementation, kept here as the reference.
+    hashes = stories.shingle_hashes(_text(random.Random(3), 3000))
+    assert len(hashes) > 2 * stories._SIGNATURE_BLOCK
+    with np.errstate(over="ignore"):
+        plain = (hashes[:, None] * stories._A[None, :] + stories._B[None, :]) >> np.uint64(32)
+    assert stories._signature(hashes).tobytes() == plain.min(axis=0).astype("<u4").tobytes()

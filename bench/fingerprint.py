@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from feedgen import feed_specs, feed_xml, people
 
-from watcher import stories
+from watcher import minhash, stories
 from watcher.models import FetchResult, Item, Source
 from watcher.sources.feed import parse_feed
 
@@ -93,7 +93,7 @@ def main() -> int:
     for _ in range(args.runs):
         started = time.perf_counter()
         for text in texts:
-            stories.shingle_hashes(text)
+            minhash.shingle_hashes(text)
         runs.append((time.perf_counter() - started) / len(texts))
     print(f"{'shingle_hashes':>14}: {statistics.median(runs) * 1e3:.4f} ms/item")
     print(f"outputs sha256 {outputs_digest(items)}")

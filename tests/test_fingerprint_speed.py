@@ -23,7 +23,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from watcher import stories
+from watcher import minhash, stories
 from watcher.demo_data import render_dates, render_demo_feeds
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import parse_items
@@ -161,15 +161,15 @@ def test_fingerprints_unchanged(corpus: str) -> None:
 def test_shingle_hashes_are_sorted_and_distinct() -> None:
     # The contract np.unique gave shingle_hashes: `size` is the number of distinct shingles.
     for item in _edge_items():
-        found = stories.shingle_hashes(stories.story_text(item))
+        found = minhash.shingle_hashes(stories.story_text(item))
         assert np.array_equal(found, np.unique(found))
 
 
 def test_signature_in_blocks_is_the_plain_minhash() -> None:
     # A long headline is hashed in several blocks; the result must be the one-matrix
     # MinHash of the first implementation, kept here as the reference.
-    hashes = stories.shingle_hashes(_text(random.Random(3), 3000))
-    assert len(hashes) > 2 * stories._SIGNATURE_BLOCK
+    hashes = minhash.shingle_hashes(_text(random.Random(3), 3000))
+    assert len(hashes) > 2 * minhash._SIGNATURE_BLOCK
     with np.errstate(over="ignore"):
-        plain = (hashes[:, None] * stories._A[None, :] + stories._B[None, :]) >> np.uint64(32)
-    assert stories._signature(hashes).tobytes() == plain.min(axis=0).astype("<u4").tobytes()
+        plain = (hashes[:, None] * minhash._A[None, :] + minhash._B[None, :]) >> np.uint64(32)
+    assert minhash.signature(hashes).tobytes() == plain.min(axis=0).astype("<u4").tobytes()

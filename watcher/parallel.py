@@ -13,8 +13,8 @@ A small pool of processes does that work instead, in two jobs per poll:
   new pool.
 
 The main process keeps the event loop, the store and every decision that needs it.
-Workers are started by a fork server that preloads the parsing and analysis modules,
-so nothing is forked from a process running threads.
+Workers are started by a fork server, so nothing is forked from a process running
+threads.
 
 Hostile input stays contained: a body that kills a worker (a crash or the kernel's
 OOM killer) breaks the pool; the pool is replaced and that job runs in a thread as
@@ -91,7 +91,10 @@ class ParsePool:
             self._executor = None
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["watcher.sources", "watcher.analysis"])
+            # Nothing preloaded: the fork server stays a bare interpreter (each worker
+            # imports what it needs once), rather than a third copy of the parsers,
+            # numpy and ICU that only sits there.
+            context.set_forkserver_preload([])
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,

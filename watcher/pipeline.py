@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from watcher import evidence, stories
 from watcher.analysis import Analysis, Job, analyse, matched_text
 from watcher.dedup import eligible, fresh_matches
-from watcher.fetch import Conditional, Fetcher
+from watcher.fetch import GLOBAL_LIMIT, Conditional, Fetcher
 from watcher.fulltext import Page, fetch_pages
 from watcher.identity import (
     canonical_url,
@@ -40,6 +40,8 @@ from watcher.store import KnownItem, Store
 log = logging.getLogger("watcher.pipeline")
 
 Clock = Callable[[], datetime]
+
+POLLS_AT_ONCE = GLOBAL_LIMIT  # polls in progress at once in poll_all (`watcher once`)
 
 
 def utcnow() -> datetime:
@@ -101,7 +103,15 @@ class Pipeline:
     async def poll_all(self, sources: Sequence[Source] | None = None) -> list[PollReport]:
         """Poll every source once, concurrently; one failing source affects no other."""
         chosen = list(self.config.sources if sources is None else sources)
-        return list(await asyncio.gather(*(self.poll(s) for s in chosen)))
+        # As many polls at once as the fetcher makes requests at once: more would only
+        # hold fetched bodies in memory while they wait for a worker to parse them.
+        gate = asyncio.Semaphore(POLLS_AT_ONCE)
+
+        async def poll(source: Source) -> PollReport:
+            async with gate:
+                return await self.poll(source)
+
+        return list(await asyncio.gather(*(poll(s) for s in chosen)))
 
     async def poll(self, source: Source) -> PollReport:
         """Poll one source and record what it brought. Never raises: a source problem

@@ -23,14 +23,12 @@ Python and whose package pulls in scipy (1.3 s and 74 MB on every start; docs/pe
 
 from __future__ import annotations
 
-import hashlib
 import re
-import struct
+import sys
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import numpy as np
 
 from watcher.models import Item
 from watcher.normalise import normalise
@@ -105,124 +103,6 @@ def story_text(item: Item) -> str:
     return normalise(item.title) + "\n" + normalise(body)[:LEAD_CHARS]
 
 
-def _hash_constants(count: int, label: bytes) -> np.ndarray:
-    # Derived from blake2b rather than a random generator, whose stream NumPy does not
-    # promise to keep across versions: stored signatures must stay comparable.
-    words = [
-        int.from_bytes(
-            hashlib.blake2b(b"%d" % i, digest_size=8, key=SEED_KEY, person=label).digest(), "little"
-        )
-        for i in range(count)
-    ]
-    return np.array(words, dtype=np.uint64)
-
-
-# Shingle hashing: a polynomial over the shingle's code points (odd 64-bit multiplier,
-# arithmetic modulo 2**64), finished with MurmurHash3's 64-bit mixer so every bit of the
-# result depends on every character.
-_BASE = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
-_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
-_MIX_SHIFT = np.uint64(33)
-# The NUM_PERM hash functions: multiply-shift, h(x) = ((a*x + b) mod 2**64) >> 32 with a
-# odd, a universal family of 64-to-32-bit hashes (Dietzfelbinger et al., 1997).
-_A = _hash_constants(NUM_PERM, b"minhash-a") | np.uint64(1)
-_B = _hash_constants(NUM_PERM, b"minhash-b")
-_KEEP_HIGH = np.uint64(32)
-# Shingles per block of the signature: a (NUM_PERM, 512) uint64 matrix is 512 KiB, so a
-# long headline (a feed that puts the whole article in <title>) cannot make the matrix
-# grow with it; a headline and LEAD_CHARS lead (~450 shingles) is a single block.
-_SIGNATURE_BLOCK = 512
-# One blake2b state per band, personalised "band0000", "band0001", …, copied for each
-# item rather than built again (building a personalised state costs more than hashing
-# 12 bytes). Constants: never updated themselves, only copied.
-_BAND_HASHES = tuple(
-    hashlib.blake2b(digest_size=8, person=b"band%04d" % band) for band in range(BANDS)
-)
-_BAND_BYTES = ROWS * 4  # ROWS unsigned 32-bit values
-_BAND_KEY_FORMAT = struct.Struct(f"<{BANDS}q")  # SQLite integers are signed 64-bit
-
-
-def _shingle_values(points: np.ndarray) -> np.ndarray:
-    """The hash of every SHINGLE-long window of `points` (code points), repeats included.
-
-    Horner's rule, (((p0*B + p1)*B + p2)...)*B + p6, is the same polynomial modulo 2**64
-    as the sum of p_j * B**(SHINGLE-1-j), computed in place: no temporary array per term.
-    """
-    count = len(points) - SHINGLE + 1
-    value = points[:count].copy()
-    for j in range(1, SHINGLE):
-        value *= _BASE
-        value += points[j : j + count]
-    shifted = np.empty_like(value)
-    for multiplier in (_MIX1, _MIX2):
-        np.right_shift(value, _MIX_SHIFT, out=shifted)
-        value ^= shifted
-        value *= multiplier
-    np.right_shift(value, _MIX_SHIFT, out=shifted)
-    value ^= shifted
-    return value
-
-
-def shingle_hashes(text: str) -> np.ndarray:
-    """The distinct 64-bit hashes of the SHINGLE-character substrings of normalised `text`,
-    in ascending order.
-
-    Stable across processes and runs (no use of Python's randomised `hash`); vectorised,
-    so a 500-character lead costs about ten microseconds.
-    """
-    if not text:
-        return np.empty(0, np.uint64)
-    points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
-    if len(points) < SHINGLE:  # the whole text is the one shingle
-        points = np.concatenate([np.zeros(SHINGLE - len(points), np.uint64), points])
-    value = _shingle_values(points)
-    # Sort and drop repeats: what np.unique returns, at a quarter of its cost on a few
-    # hundred values (NumPy 2.3+ builds a hash table first, then sorts anyway).
-    value.sort()
-    distinct = np.empty(len(value), bool)
-    distinct[0] = True
-    np.not_equal(value[1:], value[:-1], out=distinct[1:])
-    return value[distinct]
-
-
-def _block_minima(hashes: np.ndarray) -> np.ndarray:
-    """Per hash function, the least (a*x + b) mod 2**64 over the non-empty `hashes`.
-
-    One (NUM_PERM, len(hashes)) matrix, one row per function, built in place: each
-    operation that returned a new matrix would cost a fresh allocation of its size.
-    """
-    permuted = np.multiply.outer(_A, hashes)
-    permuted += _B[:, np.newaxis]
-    minima: np.ndarray = permuted.min(axis=1)
-    return minima
-
-
-def _signature(hashes: np.ndarray) -> np.ndarray:
-    """The NUM_PERM MinHash values of a non-empty set of shingle hashes, as "<u4".
-
-    The minimum is taken before the `>> 32` of multiply-shift, over the 64-bit values:
-    shifting right is monotonic, so min(x) >> 32 == min(x >> 32), and one pass over the
-    matrix is saved. Repeated hashes could not change a minimum either. The shingles are
-    taken `_SIGNATURE_BLOCK` at a time.
-    """
-    lowest = _block_minima(hashes[:_SIGNATURE_BLOCK])
-    for start in range(_SIGNATURE_BLOCK, len(hashes), _SIGNATURE_BLOCK):
-        np.minimum(lowest, _block_minima(hashes[start : start + _SIGNATURE_BLOCK]), out=lowest)
-    return (lowest >> _KEEP_HIGH).astype("<u4")
-
-
-def _band_keys(signature: bytes) -> tuple[int, ...]:
-    """The BANDS index keys of a signature: blake2b of each ROWS-value band, personalised
-    by the band's number so that equal values in different bands are different keys."""
-    digests = []
-    for band, seeded in enumerate(_BAND_HASHES):
-        state = seeded.copy()
-        state.update(signature[band * _BAND_BYTES : (band + 1) * _BAND_BYTES])
-        digests.append(state.digest())
-    return _BAND_KEY_FORMAT.unpack(b"".join(digests))
-
-
 def fingerprint(item: Item) -> Fingerprint | None:
     """The item's fingerprint, or None when its text is too short to judge by."""
     text = story_text(item)
@@ -230,20 +110,34 @@ def fingerprint(item: Item) -> Fingerprint | None:
     # alone is refused before any hashing.
     if len(text) - SHINGLE + 1 < MIN_SHINGLES:
         return None
-    found = shingle_hashes(text)
+    # Imported here, not above: only the processes that fingerprint load numpy.
+    from watcher import minhash
+
+    found = minhash.shingle_hashes(text)
     if len(found) < MIN_SHINGLES:
         return None
-    signature = _signature(found).tobytes()
-    return Fingerprint(signature, _band_keys(signature), len(found), headline_numbers(item.title))
+    signature = minhash.signature(found).tobytes()
+    return Fingerprint(
+        signature, minhash.band_keys(signature), len(found), headline_numbers(item.title)
+    )
 
 
 def resemblance(a: bytes, b: bytes) -> float:
     """Estimated Jaccard resemblance of the texts behind two signatures (0.0 to 1.0)."""
-    left = np.frombuffer(a, dtype="<u4")
-    right = np.frombuffer(b, dtype="<u4")
-    if left.shape != right.shape:
+    if len(a) != len(b) or not a or len(a) % 4:
         return 0.0  # a fingerprint of another METHOD
-    return float(np.count_nonzero(left == right)) / len(left)
+    left, right = _values(a), _values(b)
+    return sum(x == y for x, y in zip(left, right, strict=True)) / len(left)
+
+
+def _values(signature: bytes) -> array[int]:
+    """A signature's unsigned 32-bit values (stored little-endian)."""
+    values = array("I")
+    assert values.itemsize == 4, "array('I') holds 32-bit values on every supported platform"
+    values.frombytes(signature)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
 
 
 def same_story(

@@ -120,3 +120,28 @@ def test_workers_that_cannot_start_leave_the_work_to_threads(tmp_path: Path) -> 
     count, reason = done.stdout.split(" ", 1)
     assert int(count) > 0
     assert "AF_UNIX path too long" in reason
+
+
+def test_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
+    """Under a console script (`watcher`), workers must not import the whole command
+    line again: the script's top level runs in the parent only."""
+    marker = tmp_path / "imported"
+    script = tmp_path / "console.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        f"open({str(marker)!r}, 'a').write('imported\\n')\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_parallel import WATCHLISTS, _jobs\n"
+        "from watcher.parallel import ParsePool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ParsePool(workers=2)\n"
+        "    found = asyncio.run(pool.analyse(WATCHLISTS, 'Feed', _jobs()))\n"
+        "    pool.close()\n"
+        "    print(sum(len(a.matches) for a in found), pool._unusable)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    count, reason = done.stdout.split(" ", 1)
+    assert int(count) > 0 and reason.strip() == "None", done.stdout + done.stderr
+    assert marker.read_text() == "imported\n"

@@ -24,12 +24,15 @@ before, where the parser's own guarantees (tests/test_hostile.py) hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from importlib.machinery import ModuleSpec
 from typing import TypeVar
 
 from watcher.analysis import Analysis, Job, analyse
@@ -58,6 +61,31 @@ def default_workers() -> int:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores))
+
+
+@contextlib.contextmanager
+def _main_module_not_rerun() -> Iterator[None]:
+    """Workers started in this block do not import the parent's main script.
+
+    multiprocessing makes each new process import the parent's `__main__` by path,
+    unless `__main__` belongs to a package (`python -m watcher`). Under the `watcher`
+    console script that would load the whole command line (config validation,
+    HTTP, scheduler) into every worker: ~12 MB each, for nothing. Workers need
+    only the modules their jobs name, which unpickling imports.
+    """
+    main = sys.modules["__main__"]
+    saved = main.__dict__.get("__spec__")
+    if saved is None:
+        main.__spec__ = ModuleSpec("watcher.__main__", None)
+    try:
+        yield
+    finally:
+        if saved is None:
+            main.__spec__ = None
+
+
+def _ready() -> None:
+    """A no-op job: submitting it makes the pool start a worker."""
 
 
 def _start_worker(watchlists: tuple[Watchlist, ...]) -> None:
@@ -95,12 +123,22 @@ class ParsePool:
             # imports what it needs once), rather than a third copy of the parsers,
             # numpy and ICU that only sits there.
             context.set_forkserver_preload([])
-            self._executor = ProcessPoolExecutor(
+            executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
                 initializer=_start_worker,
                 initargs=(watchlists,),
             )
+            try:
+                with _main_module_not_rerun():
+                    # The pool starts a worker per job until it has them all: start
+                    # them all now, while workers are told not to re-run the main module.
+                    for _ in range(self.workers):
+                        executor.submit(_ready)
+            except BaseException:
+                executor.shutdown(wait=False, cancel_futures=True)
+                raise
+            self._executor = executor
             self._watchlists = watchlists
         return self._executor
 
@@ -122,12 +160,13 @@ class ParsePool:
         if self._unusable is not None:
             return await asyncio.to_thread(fallback)
         loop = asyncio.get_running_loop()
-        pool = self._pool(watchlists)
+        pool: ProcessPoolExecutor | None = None
         try:
+            pool = self._pool(watchlists)
             return await loop.run_in_executor(pool, work, *args)
         except BrokenProcessPool:
             log.warning("event=pool-broken job=%s source=%s", what, source)
-            if self._executor is pool:  # the first of the waiters to notice replaces it
+            if pool is not None and self._executor is pool:  # the first to notice replaces it
                 self._executor = None
                 pool.shutdown(wait=False, cancel_futures=True)
             return await asyncio.to_thread(fallback)
@@ -138,7 +177,7 @@ class ParsePool:
             if self._unusable is None:
                 self._unusable = f"{type(exc).__name__}: {exc}"
                 log.warning("event=pool-unusable reason=%r", self._unusable)
-            if self._executor is pool:
+            if pool is not None and self._executor is pool:
                 self._executor = None
                 pool.shutdown(wait=False, cancel_futures=True)
             return await asyncio.to_thread(fallback)

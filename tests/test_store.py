@@ -125,3 +125,63 @@ def test_a_delivery_is_claimed_by_one_sender_only(tmp_path: Path) -> None:
     assert once.outbox_counts() == {"sending": 1}
     daemon.close()
     once.close()
+
+
+# -- group commit (Store.grouped: `watcher once` at a desk's scale) --------------------
+
+
+def test_grouped_units_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    store = Store(path)
+    other = sqlite3.connect(path)  # what another process would see
+    try:
+        with store.grouped(3600.0):
+            with store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('a', 'u')")
+            with pytest.raises(RuntimeError), store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('b', 'u')")
+                raise RuntimeError("this unit fails alone")
+            with store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('c', 'u')")
+            # Not committed yet: another connection sees nothing of the group.
+            assert other.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 0
+            store.flush()
+            assert other.execute("SELECT name FROM sources ORDER BY name").fetchall() == [
+                ("a",),
+                ("c",),
+            ]
+            with store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('d', 'u')")
+        # The end of the group commits the rest.
+        names = [r[0] for r in other.execute("SELECT name FROM sources ORDER BY name")]
+        assert names == ["a", "c", "d"]
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_group_commits_when_its_time_is_up(tmp_path: Path) -> None:
+    path = tmp_path / "w.sqlite3"
+    store = Store(path)
+    other = sqlite3.connect(path)
+    try:
+        with store.grouped(0.0):  # every unit is already old enough to commit
+            with store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('a', 'u')")
+            assert other.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 1
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_rehearsal_is_not_grouped_and_leaves_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "w.sqlite3")
+    try:
+        with store.atomic(rollback=True):
+            assert store.rehearsing()
+            with store.grouped(3600.0), store.atomic():
+                store.db.execute("INSERT INTO sources (name, url) VALUES ('a', 'u')")
+        assert not store.rehearsing()
+        assert store.db.execute("SELECT COUNT(*) FROM sources").fetchone()[0] == 0
+    finally:
+        store.close()

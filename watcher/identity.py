@@ -7,6 +7,7 @@ copy must compare equal, or staff get the same story three times.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -103,6 +104,7 @@ def _cleaned(url: str, *, fold_host: bool) -> tuple[str, str, str, str] | None:
     return parts.scheme.lower(), netloc, path, urlencode(query, quote_via=quote)
 
 
+@functools.lru_cache(maxsize=8192)
 def canonical_url(url: str) -> str:
     """The form of `url` under which the same article compares equal (SPEC §6).
 
@@ -110,6 +112,8 @@ def canonical_url(url: str) -> str:
     tracking parameters dropped, remaining parameters sorted, trailing slash,
     AMP forms and percent-encoding folded. The result has no scheme:
     `example.org/news/item?id=3`. Returns the stripped input if it is not a URL.
+    Cached: one poll asks for an item's canonical link several times (identity,
+    story, recording), and a feed's links are asked again on every poll.
     """
     cleaned = _cleaned(url, fold_host=True)
     if cleaned is None:

@@ -42,6 +42,7 @@ log = logging.getLogger("watcher.pipeline")
 Clock = Callable[[], datetime]
 
 POLLS_AT_ONCE = GLOBAL_LIMIT  # polls in progress at once in poll_all (`watcher once`)
+GROUP_COMMIT = 1.0  # seconds: poll_all's polls recorded within this share a commit
 
 
 def utcnow() -> datetime:
@@ -111,7 +112,18 @@ class Pipeline:
             async with gate:
                 return await self.poll(source)
 
-        return list(await asyncio.gather(*(poll(s) for s in chosen)))
+        async def flush_now_and_then() -> None:
+            while True:
+                await asyncio.sleep(GROUP_COMMIT)
+                self.store.flush()
+
+        # Polls recorded within GROUP_COMMIT seconds share one commit (Store.grouped).
+        with self.store.grouped(GROUP_COMMIT):
+            flusher = asyncio.create_task(flush_now_and_then())
+            try:
+                return list(await asyncio.gather(*(poll(s) for s in chosen)))
+            finally:
+                flusher.cancel()
 
     async def poll(self, source: Source) -> PollReport:
         """Poll one source and record what it brought. Never raises: a source problem
@@ -279,7 +291,7 @@ class Pipeline:
         new_count = sum(1 for o in observed if o.known is None)
         # Inside an outer transaction (`once --dry-run` rolls everything back) no
         # evidence file is written: a dry run records nothing.
-        keep_evidence = not self.store.in_transaction()
+        keep_evidence = not self.store.rehearsing()
         with self.store.atomic():
             first_poll = not self.store.has_items(source.name)
             for obs in observed:

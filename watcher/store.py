@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -300,6 +301,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
+        self._rehearsal = False  # inside atomic(rollback=True)
+        self._group: float | None = None  # seconds between commits inside grouped()
+        self._group_began = 0.0
         self._migrate()
 
     @classmethod
@@ -345,8 +349,13 @@ class Store:
             finally:
                 self._depth -= 1
             return
+        if self._group is not None and not rollback:
+            with self._unit_of_group(self._group):
+                yield
+            return
         self.db.execute("BEGIN IMMEDIATE")
         self._depth = 1
+        self._rehearsal = rollback
         try:
             yield
         except BaseException:
@@ -356,6 +365,58 @@ class Store:
             self.db.execute("ROLLBACK" if rollback else "COMMIT")
         finally:
             self._depth = 0
+            self._rehearsal = False
+
+    @contextlib.contextmanager
+    def _unit_of_group(self, seconds: float) -> Iterator[None]:
+        """One all-or-nothing unit inside a group commit: a savepoint of the open
+        transaction, undone alone if it fails; the group commits when `seconds` old."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._group_began = time.monotonic()
+        self.db.execute("SAVEPOINT unit")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO unit")
+            self.db.execute("RELEASE unit")
+            raise
+        else:
+            self.db.execute("RELEASE unit")
+        finally:
+            self._depth = 0
+        if time.monotonic() - self._group_began >= seconds:
+            self.flush()
+
+    @contextlib.contextmanager
+    def grouped(self, seconds: float) -> Iterator[None]:
+        """Commit the transactions of this block together, at most every `seconds`.
+
+        Each `atomic()` block still succeeds or fails as a whole (a savepoint), but
+        commits are shared: at a national desk's scale (1,000 sources, one commit per
+        source) commits rewrite the same index pages over and over, and they were the
+        largest cost of recording a first poll (docs/performance.md). A crash loses
+        at most the last `seconds` of recorded polls, all of it: the items are not
+        marked seen, so the next poll finds them new again, and nothing of theirs was
+        delivered, since deliveries are read after the group ends. Call `flush()`
+        while waiting for something else, so the write lock is not held idle.
+        Inside a rehearsal (`atomic(rollback=True)`) this changes nothing.
+        """
+        if self._depth or self._group is not None:
+            yield
+            return
+        self._group = seconds
+        try:
+            yield
+        finally:
+            self._group = None
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit a group commit's open transaction (outside any `atomic()` block)."""
+        if self._depth == 0 and self.db.in_transaction:
+            self.db.execute("COMMIT")
 
     # -- sources ------------------------------------------------------------
 
@@ -827,10 +888,10 @@ class Store:
 
     # -- fetching and evidence (SPEC §8, §10) -------------------------------
 
-    def in_transaction(self) -> bool:
-        """True inside an open transaction, such as `once --dry-run`'s rollback block:
+    def rehearsing(self) -> bool:
+        """True inside `once --dry-run`'s rollback block (`atomic(rollback=True)`):
         the pipeline writes no evidence files then, as a dry run records nothing."""
-        return self.db.in_transaction
+        return self._rehearsal
 
     def set_moved_to(self, name: str, url: str, moved_to: str | None) -> None:
         """Where the source's URL now permanently redirects (None: it no longer does)."""

@@ -289,7 +289,8 @@ class Daemon:
         self.config = config
         self.store = store
         self.fetcher = _new_fetcher(config.settings)
-        self.matcher = Matcher(config.watchlists)
+        # Matching runs in the pool's workers; the main process compiles the watchlists
+        # only if it has to match itself (a pool that cannot start; watcher.pipeline).
         self.parse_pool = ParsePool()  # feed parsing on every core (watcher.parallel)
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -318,7 +319,7 @@ class Daemon:
 
     def _pipeline(self) -> Pipeline:
         return Pipeline(
-            self.config, self.store, self.fetcher, self.matcher, parse_pool=self.parse_pool
+            self.config, self.store, self.fetcher, parse_pool=self.parse_pool
         )
 
     # -- task bookkeeping ---------------------------------------------------------------
@@ -547,9 +548,10 @@ class Daemon:
         digest = hashlib.sha256(text).hexdigest()
         try:
             # Off the loop: validation reads people lists, and a matcher over thousands
-            # of names takes a while to build.
+            # of names takes a while to build. It is built only to prove that it can be:
+            # the pool's workers build their own from the new watchlists.
             new = await asyncio.to_thread(load_config, self.config_path)
-            matcher = await asyncio.to_thread(Matcher, new.watchlists)
+            await asyncio.to_thread(Matcher, new.watchlists)
         except ConfigError as exc:
             self._refuse(why, digest, [str(issue) for issue in exc.issues])
             return False
@@ -557,7 +559,7 @@ class Daemon:
             log.exception("event=reload-crash")
             self._refuse(why, digest, [f"internal error: {type(exc).__name__}: {exc}"])
             return False
-        self._apply(new, matcher, why)
+        self._apply(new, why)
         return True
 
     def _refuse(self, why: str, digest: str, problems: list[str]) -> None:
@@ -575,7 +577,7 @@ class Daemon:
         )
         self._tell_admin("watcher: config reload refused", body)
 
-    def _apply(self, new: Config, matcher: Matcher, why: str) -> None:
+    def _apply(self, new: Config, why: str) -> None:
         old = self.config
         if new.settings.state_dir != old.settings.state_dir:
             log.warning(
@@ -586,7 +588,6 @@ class Daemon:
             self._retired.append(self.fetcher)
             self.fetcher = _new_fetcher(new.settings)
         self.config = new
-        self.matcher = matcher
         self._refused = None
         self._protect()
         self.schedule_all()

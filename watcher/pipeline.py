@@ -35,7 +35,7 @@ from watcher.parallel import ParsePool
 from watcher.routing import due_time, route
 from watcher.sources import SourceError, parse_items
 from watcher.sources.sitemap import SitemapIndex
-from watcher.store import KnownItem, Store
+from watcher.store import KnownItem, SavedFingerprint, Store
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -294,6 +294,7 @@ class Pipeline:
         keep_evidence = not self.store.rehearsing()
         with self.store.atomic():
             first_poll = not self.store.has_items(source.name)
+            fingerprints: list[SavedFingerprint] = []
             for obs in observed:
                 item = obs.item
                 canonical = canonical_url(item.link) if item.link else None
@@ -318,12 +319,11 @@ class Pipeline:
                     first_poll=first_poll,
                 )
                 if fingerprint is not None:
-                    self.store.save_fingerprint(
-                        item_id=item_id,
-                        story_id=story_id,
-                        source=source.name,
-                        at=dated,
-                        fingerprint=fingerprint,
+                    # Kept together at the end of the poll: only another source's
+                    # items can be this one's text copies (watcher.stories), so none
+                    # of this poll's items needs another's fingerprint stored first.
+                    fingerprints.append(
+                        SavedFingerprint(item_id, story_id, source.name, dated, fingerprint)
                     )
                 if not obs.matches:
                     continue
@@ -379,6 +379,7 @@ class Pipeline:
                     alert.title[:80],
                     ",".join(m.watchlist for m in matches),
                 )
+            self.store.save_fingerprints(fingerprints)
             self.store.record_success(
                 source.name,
                 source.url,

@@ -192,6 +192,17 @@ def _dt(value: float | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class SavedFingerprint:
+    """An item's fingerprint as Store.save_fingerprints keeps it."""
+
+    item_id: int
+    story_id: int
+    source: str
+    at: datetime
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
 class SourceState:
     """What the store remembers about one source between polls."""
 
@@ -978,16 +989,31 @@ class Store:
         self, *, item_id: int, story_id: int, source: str, at: datetime, fingerprint: Fingerprint
     ) -> None:
         """Keep an item's fingerprint and its band keys (replacing an older one)."""
-        self.db.execute("DELETE FROM story_bands WHERE item_id = ?", (item_id,))
-        self.db.execute(
+        self.save_fingerprints([SavedFingerprint(item_id, story_id, source, at, fingerprint)])
+
+    def save_fingerprints(self, saved: Sequence[SavedFingerprint]) -> None:
+        """Keep several items' fingerprints and band keys (replacing older ones).
+
+        One statement per table for a whole poll, band rows in key order: each band
+        key lands in a random place of the index, and in key order the inserts walk
+        it once instead of jumping about it once per item.
+        """
+        self.db.executemany(
+            "DELETE FROM story_bands WHERE item_id = ?", [(s.item_id,) for s in saved]
+        )
+        self.db.executemany(
             "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
             "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_id, story_id, source, _ts(at), FINGERPRINT_METHOD, fingerprint.size,
-             " ".join(str(n) for n in fingerprint.numbers), fingerprint.signature),
+            [
+                (s.item_id, s.story_id, s.source, _ts(s.at), FINGERPRINT_METHOD,
+                 s.fingerprint.size, " ".join(str(n) for n in s.fingerprint.numbers),
+                 s.fingerprint.signature)
+                for s in saved
+            ],
         )  # fmt: skip
         self.db.executemany(
             "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
-            [(key, _ts(at), item_id) for key in fingerprint.bands],
+            sorted((key, _ts(s.at), s.item_id) for s in saved for key in s.fingerprint.bands),
         )
 
     def story_candidates(

@@ -295,6 +295,7 @@ class Pipeline:
         with self.store.atomic():
             first_poll = not self.store.has_items(source.name)
             fingerprints: list[SavedFingerprint] = []
+            kept_evidence = evidence.Batch(settings.state_dir)
             for obs in observed:
                 item = obs.item
                 canonical = canonical_url(item.link) if item.link else None
@@ -357,8 +358,7 @@ class Pipeline:
                 )
                 if keep_evidence:
                     page = (pages or {}).get(obs.key)
-                    kept = evidence.keep_for_alert(
-                        settings.state_dir,
+                    kept = kept_evidence.keep_for_alert(
                         source=source.name,
                         text=matched_text(item, page.text if page else None),
                         page=page,
@@ -380,6 +380,7 @@ class Pipeline:
                     ",".join(m.watchlist for m in matches),
                 )
             self.store.save_fingerprints(fingerprints)
+            kept_evidence.close()  # before the evidence rows that point at it commit
             self.store.record_success(
                 source.name,
                 source.url,

@@ -116,8 +116,10 @@ def _defect_pattern() -> re.Pattern[str]:
     alternatives.append(f"{COENG}[{_BASES}]\u17cc")
     # coeng-ro is written last among subscripts (khnormal: "coeng ro second")
     alternatives.append(f"{COENG_RO}{COENG}")
-    # The leading lookahead lets the scan skip every non-mark position cheaply.
-    return re.compile(f"(?=[{_MARKS}])(?:" + "|".join(alternatives) + ")")
+    # Every alternative starts with two marks in a row or with a coeng (COENG is one
+    # of the marks): the leading lookahead lets the scan skip, cheaply, every position
+    # that starts neither, above all the common mark-then-consonant (half the cost).
+    return re.compile(f"(?=[{_MARKS}][{_MARKS}]|{COENG})(?:" + "|".join(alternatives) + ")")
 
 
 _DEFECT = _defect_pattern()
@@ -126,6 +128,7 @@ _HAS_KHMER = re.compile(f"[{KHMER_RANGE}]")
 # Split vowels typed as two parts: e + ii is oe, e + aa is oo (khnormal).
 _SPLIT_OE = re.compile("\u17c1([\u17bb-\u17bd]?)\u17b8")
 _SPLIT_OO = re.compile("\u17c1([\u17bb-\u17bd]?)\u17b6")
+_SPLIT_VOWEL = re.compile("\u17c1[\u17bb-\u17bd]?[\u17b6\u17b8]")  # either of the two
 _OE_U = re.compile("\u17be\u17bb")
 # A -u typed before an upper vowel stands for a register shifter (they look the same).
 _U_AS_SHIFTER = re.compile(
@@ -177,15 +180,19 @@ def normalise_khmer(text: str) -> str:
 
     Expects invisible joiners to be removed already (normalisation does that first).
     """
-    if not _HAS_KHMER.search(text):
+    # isascii() is O(1) (CPython keeps the flag): English text skips the Khmer scan.
+    if text.isascii() or not _HAS_KHMER.search(text):
         return text
     if _DEFECT.search(text):
         text = _SYLLABLE.sub(lambda m: _sort_key_chars(m.group(0)), text)
-    if "\u17c1" in text:
+    # The vowel e and the sign u are common, their split or misordered forms rare:
+    # one scan (or a substring test) for the rare forms gates the substitutions.
+    if "\u17c1" in text and _SPLIT_VOWEL.search(text):
         text = _SPLIT_OE.sub("\u17be\\1", text)
         text = _SPLIT_OO.sub("\u17c4\\1", text)
     if "\u17bb" in text:
-        text = _OE_U.sub("\u17bb\u17be", text)
+        if "\u17be\u17bb" in text:
+            text = _OE_U.sub("\u17bb\u17be", text)
         if _U_BEFORE_UPPER.search(text):  # rare: gate the costlier full pattern
             text = _U_AS_SHIFTER.sub(_u_to_shifter, text)
     # Coeng DA and coeng TA render identically; khnormal writes TA (e.g. ស្ដី / ស្តី).

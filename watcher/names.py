@@ -17,16 +17,30 @@ from watcher.normalise import normalise
 
 # A middle initial ("Theary C. Seng", SPEC §5) is dropped from text and names alike, so
 # the name matches with or without it. Single letters carry no meaning for any term.
-_INITIAL = re.compile(r"(?<![^ ])[a-z](?: |$)")
+# Normal text has single spaces between words and none at either end, so a one-letter
+# word is " x" before a space or the end, or the first word ("a …"). Starting with a
+# literal space lets `re` skip to spaces (2-3x faster than a lookbehind at every letter).
+_INITIAL = re.compile(r" [a-z](?= |$)")
 _KHMER_GAP = re.compile(" (?<=[\u1780-\u17ff] )(?=[\u1780-\u17ff])")
 
 
 def match_normalise(text: str) -> str:
     """The normal form matching works on: SPEC §5 `normalise` minus middle initials."""
     text = normalise(text)
-    if _INITIAL.search(text):
-        text = _INITIAL.sub("", text).rstrip(" ")
-        text = _KHMER_GAP.sub("", text)
+    dropped = _drop_initials(text)
+    if len(dropped) == len(text):
+        return text
+    # Khmer words on either side of a dropped initial are glued, as normalise glues them.
+    return dropped if dropped.isascii() else _KHMER_GAP.sub("", dropped)
+
+
+def _drop_initials(text: str) -> str:
+    """`text` (normalised) without its one-letter Latin words."""
+    text = _INITIAL.sub("", text)
+    if len(text) == 1 and "a" <= text <= "z":
+        return ""
+    if len(text) > 1 and text[1] == " " and "a" <= text[0] <= "z":
+        return text[2:]
     return text
 
 

@@ -42,7 +42,8 @@ def _icu_sentence_breaker() -> object | None:
     except ImportError:  # pragma: no cover - pyicu-wheels is a declared dependency
         return None
     # `ss=standard` turns on ICU's suppressions for "Mr.", "Dr." and the like.
-    return icu.BreakIterator.createSentenceInstance(icu.Locale("en@ss=standard"))
+    breaker: object = icu.BreakIterator.createSentenceInstance(icu.Locale("en@ss=standard"))
+    return breaker
 
 
 _FALLBACK_END = re.compile(r"(?<=[.!?\u17d4\u17d5])[\"'”’)\]]*\s+")

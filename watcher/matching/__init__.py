@@ -15,6 +15,9 @@ indictment), it is 2-25x faster, and it was already a dependency. No stemmer or
 lemmatiser reaches "detention" from "detain": the @arrest set lists both.
 
 The decision is pure: `Matcher.match(text, source)` is a function of its inputs.
+`match` skips the fuzzy scan when no fuzzy name could change a verdict (most items:
+a people watchlist with `near` and no `near` term says no match whatever names the
+item holds); `explain` always scans, and the two agree (tests/test_matching_speedups.py).
 
 The package, in the order an item goes through it: `compiler` builds the automata of
 `automaton` from the watchlists; `text` holds an item's text in the forms matching
@@ -29,16 +32,18 @@ import re
 from collections.abc import Sequence
 
 from watcher.matching.compiler import CompiledWatchlists
-from watcher.matching.decide import decide, gather
+from watcher.matching.decide import decide, gather, people_can_count
 from watcher.matching.hits import Evidence, Hit, Rejected
 from watcher.matching.report import Explanation, WatchlistReport, quote, terms_of
-from watcher.matching.scan import scan
+from watcher.matching.scan import scan, scan_fuzzy
 from watcher.matching.snippets import SNIPPET_CHARS as SNIPPET_CHARS
 from watcher.matching.snippets import snippet
 from watcher.matching.snippets import snippet_at as snippet_at
 from watcher.matching.text import ItemText
 from watcher.models import Match, Watchlist
 from watcher.names import match_normalise, skeleton
+
+_NO_EVIDENCE = Evidence()  # read only: what a watchlist without hits has
 
 __all__ = [
     "Explanation",
@@ -59,7 +64,7 @@ class Matcher:
         self._compiled = CompiledWatchlists(watchlists)
         self.watchlists: tuple[Watchlist, ...] = self._compiled.watchlists
         # Regexes that find a hit's text in the original, shared by every item.
-        self._needles: dict[str, re.Pattern[str]] = {}
+        self._needles: dict[tuple[str, bool], re.Pattern[str]] = {}
 
     def match(self, text: str, source: str) -> tuple[Match, ...]:
         """Decide every watchlist that applies to `source` for one item's plain text.
@@ -67,13 +72,27 @@ class Matcher:
         Returns at most one Match per watchlist (certain, or `possible` per SPEC §5).
         """
         item = ItemText(text, self._needles)
-        evidence = gather(self._compiled, scan(self._compiled, item, None), source)
+        hits = scan(self._compiled, item, None, fuzzy=False)
+        evidence = gather(self._compiled, hits, source)
+        if self._fuzzy_can_count(evidence, source):
+            # Fuzzy hits come after the others, as `scan` orders them for `explain`.
+            hits.extend(scan_fuzzy(self._compiled, item))
+            evidence = gather(self._compiled, hits, source)
         out: list[Match] = []
         for wi, ev in evidence.items():
             m = decide(self._compiled, wi, ev, item, None)
             if m is not None:
                 out.append(m)
         return tuple(out)
+
+    def _fuzzy_can_count(self, evidence: dict[int, Evidence], source: str) -> bool:
+        """Whether a fuzzy name could change a verdict: most items have no `near`
+        term, and then a people watchlist says no match whatever names they hold."""
+        return any(
+            self.watchlists[wi].applies_to(source)
+            and people_can_count(self.watchlists[wi], evidence.get(wi, _NO_EVIDENCE))
+            for wi in self._compiled.fuzzy_watchlists
+        )
 
     def explain(self, text: str, source: str) -> Explanation:
         """Like `match`, with the normalised text and, per watchlist, the reasons."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import Stemmer  # type: ignore[import-not-found,import-untyped,unused-ignore]
+from rapidfuzz.distance import DamerauLevenshtein
 
 from watcher.khmer import is_khmer
 from watcher.matching.automaton import (
@@ -35,6 +37,10 @@ _FUZZY_MIN_ANCHOR = 3  # the exact part that locates a fuzzy candidate ("am" is 
 # An acronym as staff write it ("NIG"): matched only where the text writes it in capitals.
 _ACRONYM = re.compile(r"[A-Z]{2,5}")
 
+# One part of a fuzzy name, as an anchor's index holds it: the person's role, the
+# part's skeleton and the part as the people list writes it.
+NearPart = tuple[Role, str, str]
+
 
 class CompiledWatchlists:
     """Every term and name of every watchlist, compiled into one main automaton and one
@@ -50,10 +56,18 @@ class CompiledWatchlists:
         self.skipped: dict[int, list[str]] = {}
         # Per watchlist, per person index: the name parts of every listed form.
         self.person_tokens: list[dict[int, tuple[str, ...]]] = []
-        # (exact part, side) → 1-deletion variant of the other part → (role, part, as listed).
-        self.anchors: dict[tuple[str, int], dict[str, list[tuple[Role, str, str]]]] = {}
+        # While compiling: (exact part, side) → 1-deletion variant of the other part →
+        # the parts it is a variant of.
+        self._variants: dict[tuple[str, int], dict[str, list[NearPart]]] = {}
+        # Exact part of a fuzzy name → its indexes, the next word's first (as `scan`
+        # tries them).
+        self.anchors: dict[str, tuple[AnchorIndex, ...]] = {}
         # Per watchlist: the normal forms of its terms (to tell its acronyms' meanings).
         self.terms: list[frozenset[str]] = []
+        # Watchlists whose people match fuzzily (with names in the fuzzy automaton).
+        self.fuzzy_watchlists: tuple[int, ...] = tuple(
+            wi for wi, wl in enumerate(self.watchlists) if wl.fuzzy and wl.people
+        )
         for wi, wl in enumerate(self.watchlists):
             terms: set[str] = set()
             for term in expand_terms(wl.any):
@@ -72,6 +86,17 @@ class CompiledWatchlists:
             self.person_tokens.append(tokens)
         self.main.compile()
         self.fuzzy.compile()
+        self._index_anchors()
+
+    def _index_anchors(self) -> None:
+        """Each exact part's `AnchorIndex`es, in the order `scan` tries them (next
+        word first): one lookup per hit instead of one per side."""
+        found: dict[str, list[AnchorIndex]] = {}
+        for (anchor, side), variants in sorted(self._variants.items(), key=lambda kv: -kv[0][1]):
+            frozen = {variant: tuple(parts) for variant, parts in variants.items()}
+            found.setdefault(anchor, []).append(AnchorIndex.of(side, frozen))
+        self.anchors = {anchor: tuple(indexes) for anchor, indexes in found.items()}
+        self._variants = {}
 
     def _add_term(self, term: str, role: Role) -> str:
         """Compile one term; return its normal form."""
@@ -153,9 +178,52 @@ class CompiledWatchlists:
         if len(anchor) < _FUZZY_MIN_ANCHOR or len(other) < _FUZZY_MIN_TOKEN:
             return  # a short part must match exactly: the full-name pattern does that
         self.fuzzy.add(anchor, exact_group(anchor), Role(-1, ANCHOR, anchor))
-        index = self.anchors.setdefault((anchor, side), {})
+        index = self._variants.setdefault((anchor, side), {})
+        entry = (role, other, raw)  # one tuple shared by every variant (memory)
         for variant in deletions(other):
-            index.setdefault(variant, []).append((role, other, raw))
+            index.setdefault(variant, []).append(entry)
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorIndex:
+    """The other parts of two-part fuzzy names, found beside one exact part on one
+    `side` (+1: the next word, -1: the word before), by their 1-deletion variants."""
+
+    side: int
+    variants: dict[str, tuple[NearPart, ...]]
+    shortest: int  # the length of the shortest part (at least _FUZZY_MIN_TOKEN)
+    longest: int
+    heads: str  # every letter among the parts' first two (a str: 5x smaller than a set)
+
+    @classmethod
+    def of(cls, side: int, variants: dict[str, tuple[NearPart, ...]]) -> AnchorIndex:
+        """The index over `variants` (variant → the parts it is a variant of)."""
+        parts = {entry[1] for entries in variants.values() for entry in entries}
+        lengths = [len(part) for part in parts]
+        heads = "".join(sorted({letter for part in parts for letter in part[:2]}))
+        return cls(side, variants, min(lengths), max(lengths), heads)
+
+    def near(self, word: str) -> tuple[NearPart, ...]:
+        """The parts one edit from `word` (misspelling, transposition: SPEC §5), not
+        `word` itself (the whole-name pattern finds that), in lookup order.
+
+        Most words beside a common family name ("can", "long" in English) are no part:
+        two checks turn them away before the len(word)+1 lookups. One edit changes the
+        length by one at most. And an edit after the first letter keeps it, a changed
+        first letter leaves the second, and a letter dropped, added or swapped at the
+        start moves the first or second into the other's place: the word's first two
+        letters and some part's share a letter (parts have three or more).
+        """
+        if not self.shortest - 1 <= len(word) <= self.longest + 1:
+            return ()
+        if word[0] not in self.heads and word[1:2] not in self.heads:
+            return ()
+        return tuple(
+            entry
+            for variant in deletions(word)
+            for entry in self.variants.get(variant, ())
+            if entry[1] != word and DamerauLevenshtein.distance(entry[1], word, score_cutoff=1) <= 1
+        )
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -53,6 +53,23 @@ def gather(compiled: CompiledWatchlists, hits: list[Hit], source: str) -> dict[i
     return evidence
 
 
+def people_can_count(wl: Watchlist, ev: Evidence) -> bool:
+    """Whether hits of `wl`'s listed people can change what `decide` says for it.
+
+    `decide` returns no match, without looking at people, when a `none` term vetoes,
+    an `all` requirement or the `any` terms are missing, or (with `near`) no `near`
+    term was found; then looking for fuzzy names (the costliest scan) is wasted.
+    Mirrors the order of the checks in `decide`: keep the two together.
+    """
+    if not wl.people or ev.none:
+        return False
+    if any(k not in ev.all for k in range(len(wl.all))):
+        return False
+    if wl.any and not ev.any:
+        return False
+    return not wl.near or bool(ev.near)
+
+
 def decide(
     compiled: CompiledWatchlists, wi: int, ev: Evidence, item: ItemText, why: list[str] | None
 ) -> Match | None:
@@ -69,8 +86,8 @@ def decide(
             note(f"all[{k}] {list(wl.all[k])}: {shown}")
         for pi, hits in ev.people.items():
             exact = {(h.start, h.end) for h in hits if not h.fuzzy}
-            shown = [h for h in hits if not (h.fuzzy and (h.start, h.end) in exact)]
-            note(f"person {wl.people[pi].name}: " + ", ".join(describe(item, h) for h in shown[:3]))
+            named = [h for h in hits if not (h.fuzzy and (h.start, h.end) in exact)]
+            note(f"person {wl.people[pi].name}: " + ", ".join(describe(item, h) for h in named[:3]))
     if not (wl.any or wl.people or wl.all):
         return None
     if ev.none:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from watcher.matching.automaton import Role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One accepted hit in the normalised text: [start, end) and the role it plays."""
 

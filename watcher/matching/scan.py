@@ -10,20 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rapidfuzz.distance import DamerauLevenshtein
-
 from watcher.khmer import ends_cluster, starts_cluster
 from watcher.matching.automaton import ANCHOR, Group, Role, is_word_char
-from watcher.matching.compiler import CompiledWatchlists, deletions
+from watcher.matching.compiler import CompiledWatchlists, NearPart
 from watcher.matching.hits import Hit, Rejected
 from watcher.matching.text import ItemText, neighbour, term_initials
 
 
 def scan(
-    compiled: CompiledWatchlists, item: ItemText, rejected: list[Rejected] | None
+    compiled: CompiledWatchlists,
+    item: ItemText,
+    rejected: list[Rejected] | None,
+    fuzzy: bool = True,
 ) -> list[Hit]:
     """Every hit of every watchlist in one item; candidates the rules refuse go to
-    `rejected` (for explain) when it is a list."""
+    `rejected` (for explain) when it is a list. `fuzzy=False` leaves out the fuzzy
+    names (`scan_fuzzy`), which `Matcher.match` only looks for when they can count."""
+    hits = _scan_main(compiled, item, rejected)
+    if fuzzy:
+        hits.extend(scan_fuzzy(compiled, item))
+    return hits
+
+
+def _scan_main(
+    compiled: CompiledWatchlists, item: ItemText, rejected: list[Rejected] | None
+) -> list[Hit]:
+    """Hits of the main automaton: terms, and names as listed."""
     text = item.text
     n = len(text)
     hits: list[Hit] = []
@@ -51,8 +63,6 @@ def scan(
             if rejected is not None:
                 for role in group.roles:
                     rejected.append(Rejected(start, end, role.label, reason))
-    if compiled.fuzzy.automaton is not None:
-        hits.extend(_scan_fuzzy(compiled, item))
     return hits
 
 
@@ -127,8 +137,10 @@ def _boundary(text: str, n: int, start: int, end: int, group: Group) -> str:
     return ""
 
 
-def _scan_fuzzy(compiled: CompiledWatchlists, item: ItemText) -> list[Hit]:
+def scan_fuzzy(compiled: CompiledWatchlists, item: ItemText) -> list[Hit]:
     """Hits of fuzzy names: whole skeletons, and one exact part beside a near miss."""
+    if compiled.fuzzy.automaton is None:
+        return []
     skel = item.skeleton
     n = len(skel)
     hits: list[Hit] = []
@@ -140,35 +152,44 @@ def _scan_fuzzy(compiled: CompiledWatchlists, item: ItemText) -> list[Hit]:
                 if role.slot != ANCHOR:
                     hits.append(_fuzzy_hit(item, start, end, role))
                     continue
-                for side in (+1, -1):
-                    index = compiled.anchors.get((role.label, side))
-                    if index is None:
-                        continue
-                    span = neighbour(skel, start, end, side)
+                for index in compiled.anchors.get(role.label, ()):
+                    span = neighbour(skel, start, end, index.side)
                     if span is None:
                         continue
-                    word = skel[span[0] : span[1]]
-                    seen: set[tuple[int, int]] = set()
-                    for variant in deletions(word):
-                        for person_role, want, raw in index.get(variant, ()):
-                            key = (person_role.watchlist, person_role.person)
-                            if key in seen or want == word:
-                                continue
-                            # one edit: misspelling, transposition (SPEC §5)
-                            if DamerauLevenshtein.distance(want, word, score_cutoff=1) > 1:
-                                continue
-                            written = item.text[
-                                item.word_start(skel.count(" ", 0, span[0])) :
-                            ].split(" ", 1)[0]
-                            if min(len(raw), len(written)) <= 3 and len(raw) == len(written):
-                                # a short part may lose or gain a letter ("Och Leng"
-                                # for Ouch Leng), not change one: Interior Minister
-                                # Sar Sokha is not the activist Sam Sokha
-                                continue
-                            seen.add(key)
-                            lo, hi = (start, span[1]) if side > 0 else (span[0], end)
-                            hits.append(_fuzzy_hit(item, lo, hi, person_role))
+                    parts = index.near(skel[span[0] : span[1]])
+                    if not parts:
+                        continue
+                    lo, hi = (start, span[1]) if index.side > 0 else (span[0], end)
+                    for person_role in _written_near(item, span[0], parts):
+                        hits.append(_fuzzy_hit(item, lo, hi, person_role))
     return hits
+
+
+def _written_near(item: ItemText, at: int, parts: tuple[NearPart, ...]) -> list[Role]:
+    """The people whose part is misspelt as the skeleton word at `at`, once each."""
+    written = ""
+    seen: set[tuple[int, int]] = set()
+    roles: list[Role] = []
+    for person_role, _, raw in parts:
+        key = (person_role.watchlist, person_role.person)
+        if key in seen:
+            continue
+        if not written:
+            written = _word_at(item, item.skeleton.count(" ", 0, at))
+        if min(len(raw), len(written)) <= 3 and len(raw) == len(written):
+            # a short part may lose or gain a letter ("Och Leng" for Ouch Leng),
+            # not change one: Interior Minister Sar Sokha is not the activist Sam Sokha
+            continue
+        seen.add(key)
+        roles.append(person_role)
+    return roles
+
+
+def _word_at(item: ItemText, index: int) -> str:
+    """Word number `index` of the item's normalised text."""
+    start = item.word_start(index)
+    end = item.text.find(" ", start)
+    return item.text[start:] if end < 0 else item.text[start:end]
 
 
 def _fuzzy_hit(item: ItemText, start: int, end: int, role: Role) -> Hit:

@@ -171,6 +171,63 @@ def test_store_finds_candidates_by_band_within_the_window(tmp_path: Path) -> Non
     assert store.story_candidates(fp, later - stories.WINDOW, later + stories.WINDOW) == []
 
 
+def _stored_fingerprint(store: Store, fp: stories.Fingerprint, key: str = "k") -> int:
+    with store.atomic():
+        story = store.new_story(None, "t", NOW)
+        item = store.save_item(
+            known=None, source="Royal Gazette", key=key, guid=None, link=None, canonical=None,
+            title="t", text="x", published=NOW, content_hash="h", story_id=story, now=NOW,
+        )  # fmt: skip
+        store.save_fingerprint(
+            item_id=item, story_id=story, source="Royal Gazette", at=NOW, fingerprint=fp
+        )
+    return item
+
+
+def _band_rows(store: Store) -> set[tuple[int, int]]:
+    return {
+        (int(k), int(i)) for k, i in store.db.execute("SELECT band_key, item_id FROM story_bands")
+    }
+
+
+def test_a_replaced_fingerprint_leaves_no_band_of_the_old_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    old = stories.fingerprint(GAZETTE[0])
+    new = stories.fingerprint(_fixture_items("churn_1.xml")[0])
+    assert old and new and set(old.bands).isdisjoint(new.bands)
+    item = _stored_fingerprint(store, old)
+    story = store.db.execute("SELECT story_id FROM items WHERE id = ?", (item,)).fetchone()[0]
+    with store.atomic():  # the item was edited: its text, so its fingerprint, changed
+        store.save_fingerprint(
+            item_id=item, story_id=story, source="Royal Gazette", at=NOW, fingerprint=new
+        )
+    assert _band_rows(store) == {(key, item) for key in new.bands}
+    assert store.story_candidates(old, NOW - stories.WINDOW, NOW + stories.WINDOW) == []
+
+
+def test_band_keys_made_another_way_are_rebuilt_from_the_signatures(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    fp = stories.fingerprint(GAZETTE[0])
+    assert fp
+    item = _stored_fingerprint(store, fp)
+    expected = _band_rows(store)
+    assert expected == {(key, item) for key in fp.bands}
+    # As a database written by an older watcher (42 bands of 3 rows) would be:
+    with store.atomic():
+        store.db.execute("DELETE FROM story_bands")
+        store.db.execute("INSERT INTO story_bands VALUES (12345, 0, ?)", (item,))
+        store.db.execute("UPDATE store_meta SET value = 'blake2b/b42r3'")
+    store.close()
+    store = Store(path)
+    try:
+        assert _band_rows(store) == expected
+        found = store.story_candidates(fp, NOW - stories.WINDOW, NOW + stories.WINDOW)
+        assert len(found) == 1
+    finally:
+        store.close()
+
+
 def test_prune_drops_old_text_and_fingerprints_but_keeps_identity(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite3")
     fp = stories.fingerprint(GAZETTE[0])

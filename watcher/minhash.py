@@ -3,17 +3,16 @@
 Kept apart from watcher.stories so that only the processes that compute fingerprints
 (the pool's workers, watcher.parallel) load numpy; the main process, which only
 compares signatures, does not (numpy is ~15 MB of resident memory per process).
-Every parameter (NUM_PERM, SHINGLE, BANDS, ROWS, SEED_KEY) is watcher.stories'.
+Every parameter (NUM_PERM, SHINGLE, SEED_KEY) is watcher.stories'; band keys are made there.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 
 import numpy as np
 
-from watcher.stories import BANDS, NUM_PERM, ROWS, SEED_KEY, SHINGLE
+from watcher.stories import NUM_PERM, SEED_KEY, SHINGLE
 
 
 def _hash_constants(count: int, label: bytes) -> np.ndarray:
@@ -47,11 +46,6 @@ _SIGNATURE_BLOCK = 512
 # One blake2b state per band, personalised "band0000", "band0001", …, copied for each
 # item rather than built again (building a personalised state costs more than hashing
 # 12 bytes). Constants: never updated themselves, only copied.
-_BAND_HASHES = tuple(
-    hashlib.blake2b(digest_size=8, person=b"band%04d" % band) for band in range(BANDS)
-)
-_BAND_BYTES = ROWS * 4  # ROWS unsigned 32-bit values
-_BAND_KEY_FORMAT = struct.Struct(f"<{BANDS}q")  # SQLite integers are signed 64-bit
 
 
 def _shingle_values(points: np.ndarray) -> np.ndarray:
@@ -121,14 +115,3 @@ def signature(hashes: np.ndarray) -> np.ndarray:
     for start in range(_SIGNATURE_BLOCK, len(hashes), _SIGNATURE_BLOCK):
         np.minimum(lowest, _block_minima(hashes[start : start + _SIGNATURE_BLOCK]), out=lowest)
     return (lowest >> _KEEP_HIGH).astype("<u4")
-
-
-def band_keys(signature: bytes) -> tuple[int, ...]:
-    """The BANDS index keys of a signature: blake2b of each ROWS-value band, personalised
-    by the band's number so that equal values in different bands are different keys."""
-    digests = []
-    for band, seeded in enumerate(_BAND_HASHES):
-        state = seeded.copy()
-        state.update(signature[band * _BAND_BYTES : (band + 1) * _BAND_BYTES])
-        digests.append(state.digest())
-    return _BAND_KEY_FORMAT.unpack(b"".join(digests))

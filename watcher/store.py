@@ -21,7 +21,7 @@ from pathlib import Path
 from watcher.dedup import Queued, unsent_duplicates
 from watcher.evidence import Evidence
 from watcher.models import Alert, Match, Severity
-from watcher.stories import FINGERPRINT_KEEP, Candidate, Fingerprint
+from watcher.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
 from watcher.stories import METHOD as FINGERPRINT_METHOD
 
 DB_NAME = "watcher.sqlite3"
@@ -180,7 +180,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE alerts ADD COLUMN merged_into INTEGER;
     """,
+    # 7: band rows are found by key only: replacing an item's fingerprint deletes its rows
+    # by their keys (recomputed from the old signature), so the index by item, which cost
+    # one more insert per band row, goes. `store_meta` remembers how band keys are made
+    # (watcher.stories.BANDING), so that a new way rebuilds them from the signatures.
+    """
+    DROP INDEX story_bands_item;
+    CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
+
+
+def _band_rows(saved: Sequence[SavedFingerprint]) -> Iterator[tuple[int, float, int]]:
+    for s in saved:
+        at = s.at.timestamp()
+        for key in s.fingerprint.bands:
+            yield key, at, s.item_id
 
 
 def _ts(when: datetime | None) -> float | None:
@@ -316,6 +331,7 @@ class Store:
         self._group: float | None = None  # seconds between commits inside grouped()
         self._group_began = 0.0
         self._migrate()
+        self._rebuild_bands()
 
     @classmethod
     def in_dir(cls, state_dir: str | Path) -> Store:
@@ -998,9 +1014,12 @@ class Store:
         key lands in a random place of the index, and in key order the inserts walk
         it once instead of jumping about it once per item.
         """
+        replaced = self._fingerprint_rows([s.item_id for s in saved])
         self.db.executemany(
-            "DELETE FROM story_bands WHERE item_id = ?", [(s.item_id,) for s in saved]
-        )
+            "DELETE FROM story_bands WHERE band_key = ? AND at = ? AND item_id = ?",
+            [(key, at, item_id) for item_id, at, signature in replaced
+             for key in band_keys(signature)],
+        )  # fmt: skip
         self.db.executemany(
             "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
             "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1013,8 +1032,49 @@ class Store:
         )  # fmt: skip
         self.db.executemany(
             "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
-            sorted((key, _ts(s.at), s.item_id) for s in saved for key in s.fingerprint.bands),
+            sorted(_band_rows(saved)),
         )
+
+    def _fingerprint_rows(self, item_ids: Sequence[int]) -> list[tuple[int, float, bytes]]:
+        """(item_id, at, signature) of the stored fingerprints of these items."""
+        found = []
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [
+                (int(r[0]), float(r[1]), bytes(r[2]))
+                for r in self.db.execute(
+                    f"SELECT item_id, at, signature FROM item_fingerprints "
+                    f"WHERE item_id IN ({marks})",
+                    chunk,
+                )
+            ]
+        return found
+
+    def _rebuild_bands(self) -> None:
+        """Make every band key again from the stored signatures, if they were made
+        another way (watcher.stories.BANDING changed; a new database has none)."""
+        row = self.db.execute("SELECT value FROM store_meta WHERE key = 'banding'").fetchone()
+        if row is not None and row[0] == BANDING:
+            return
+        with self.atomic():
+            self.db.execute("DELETE FROM story_bands")
+            rows = self.db.execute(
+                "SELECT item_id, at, signature FROM item_fingerprints WHERE method = ?",
+                (FINGERPRINT_METHOD,),
+            )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
+                sorted(
+                    (key, at, item_id)
+                    for item_id, at, signature in rows
+                    for key in band_keys(bytes(signature))
+                ),
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('banding', ?)",
+                (BANDING,),
+            )
 
     def story_candidates(
         self, fingerprint: Fingerprint, since: datetime, until: datetime

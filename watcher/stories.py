@@ -23,7 +23,9 @@ Python and whose package pulls in scipy (1.3 s and 74 MB on every start; docs/pe
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
 import sys
 from array import array
 from collections.abc import Iterable
@@ -51,11 +53,17 @@ MIN_SHINGLES = 80
 # Estimated Jaccard resemblance at or above which two items are one story. See docs/stories.md
 # and tests/test_stories.py for the fixture measurements behind it.
 THRESHOLD = 0.5
-# 42 bands of 3 rows (126 of the 128 values): a pair at resemblance s shares a band with
-# probability 1-(1-s^3)^42: 0.996 at 0.5, 0.94 at 0.4; 0.29 at 0.2, 0.003 at 0.04 (two
-# unrelated articles). Unrelated candidates cost one signature comparison each.
-BANDS = 42
-ROWS = 3
+# 32 bands of 4 rows (all 128 values): a pair at resemblance s shares a band with probability
+# 1-(1-s^4)^32: 0.87 at 0.5, 0.99 at 0.6, 0.998 at 0.65 (the weakest real copy among the
+# fixtures); 0.05 at 0.2 and 0.0001 at 0.04 (two unrelated articles). Unrelated candidates cost a
+# signature comparison each, and their number grows with the store: at 1,000 sources a week
+# holds ~100,000 items, and 42 bands of 3 rows (0.003 at 0.04) gave hundreds of candidates per
+# item where 32 of 4 give a handful, with a quarter fewer index rows to write.
+BANDS = 32
+ROWS = 4
+# Bump BANDING whenever BANDS, ROWS or the band hash change: the store then rebuilds every band
+# key from the stored signatures (Store._rebuild_bands), which METHOD leaves comparable.
+BANDING = "blake2b/b32r4"
 WINDOW = timedelta(days=7)
 # How long the store keeps fingerprints: they only serve WINDOW; four of them leave room for
 # copies that arrive late or are dated oddly.
@@ -88,6 +96,24 @@ class Candidate:
     numbers: tuple[int, ...] = ()
 
 
+_BAND_HASHES = tuple(
+    hashlib.blake2b(digest_size=8, person=b"band%04d" % band) for band in range(BANDS)
+)
+_BAND_BYTES = ROWS * 4  # ROWS unsigned 32-bit values
+_BAND_KEY_FORMAT = struct.Struct(f"<{BANDS}q")  # SQLite integers are signed 64-bit
+
+
+def band_keys(signature: bytes) -> tuple[int, ...]:
+    """The BANDS index keys of a signature: blake2b of each ROWS-value band, personalised
+    by the band's number so that equal values in different bands are different keys."""
+    digests = []
+    for band, seeded in enumerate(_BAND_HASHES):
+        state = seeded.copy()
+        state.update(signature[band * _BAND_BYTES : (band + 1) * _BAND_BYTES])
+        digests.append(state.digest())
+    return _BAND_KEY_FORMAT.unpack(b"".join(digests))
+
+
 _NUMBER = re.compile(r"\d+")
 
 
@@ -117,9 +143,7 @@ def fingerprint(item: Item) -> Fingerprint | None:
     if len(found) < MIN_SHINGLES:
         return None
     signature = minhash.signature(found).tobytes()
-    return Fingerprint(
-        signature, minhash.band_keys(signature), len(found), headline_numbers(item.title)
-    )
+    return Fingerprint(signature, band_keys(signature), len(found), headline_numbers(item.title))
 
 
 def resemblance(a: bytes, b: bytes) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.models import Alert, Match, Severity
+from watcher.models import Alert, Item, Match, Severity
 from watcher.store import MIGRATIONS, Store
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -111,6 +111,42 @@ def test_upgrade_marks_the_items_of_each_sources_first_poll(tmp_path: Path) -> N
     assert [a[k].first_poll for k in ("k1", "k2", "k3")] == [True, True, False]
     assert store.known_items("B", ["k1"])["k1"].first_poll
     store.close()
+
+
+def test_upgrade_from_schema_5_rebuilds_story_bands_from_the_signatures(tmp_path: Path) -> None:
+    # Schema 7: band rows lose their date and the index by item; the band keys of a
+    # database written with 42 bands of 3 rows are made again from its signatures.
+    from watcher import stories
+
+    words = " ".join(f"word{n * 7919 % 1000}" for n in range(120))
+    item = Item(source="A", guid="g", link=None, title="A headline", content=words)
+    fp = stories.fingerprint(item)
+    assert fp is not None
+    path = tmp_path / "w.sqlite3"
+    db = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:5], start=1):
+        db.executescript(script)
+        db.execute(f"PRAGMA user_version = {version}")
+    db.execute(
+        "INSERT INTO item_fingerprints (item_id, story_id, source, at, method, size, signature) "
+        "VALUES (7, 3, 'A', ?, ?, ?, ?)",
+        (NOW.timestamp(), stories.METHOD, fp.size, fp.signature),
+    )
+    db.executemany(  # old band keys, as 42 bands of 3 rows made them
+        "INSERT INTO story_bands (band_key, at, item_id) VALUES (?, ?, 7)",
+        [(key, NOW.timestamp()) for key in range(42)],
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+        rows = {tuple(r) for r in store.db.execute("SELECT band_key, item_id FROM story_bands")}
+        assert rows == {(key, 7) for key in fp.bands}
+        found = store.story_candidates(fp, NOW - stories.WINDOW, NOW + stories.WINDOW)
+        assert [(c.story_id, c.source) for c in found] == [(3, "A")]
+    finally:
+        store.close()
 
 
 def test_a_delivery_is_claimed_by_one_sender_only(tmp_path: Path) -> None:

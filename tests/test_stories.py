@@ -216,7 +216,7 @@ def test_band_keys_made_another_way_are_rebuilt_from_the_signatures(tmp_path: Pa
     # As a database written by an older watcher (42 bands of 3 rows) would be:
     with store.atomic():
         store.db.execute("DELETE FROM story_bands")
-        store.db.execute("INSERT INTO story_bands VALUES (12345, 0, ?)", (item,))
+        store.db.execute("INSERT INTO story_bands VALUES (12345, ?)", (item,))
         store.db.execute("UPDATE store_meta SET value = 'blake2b/b42r3'")
     store.close()
     store = Store(path)

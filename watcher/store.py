@@ -180,22 +180,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE alerts ADD COLUMN merged_into INTEGER;
     """,
-    # 7: band rows are found by key only: replacing an item's fingerprint deletes its rows
-    # by their keys (recomputed from the old signature), so the index by item, which cost
-    # one more insert per band row, goes. `store_meta` remembers how band keys are made
-    # (watcher.stories.BANDING), so that a new way rebuilds them from the signatures.
+    # 7: band rows are (band_key, item_id) only: the window is checked on the fingerprint,
+    # and replacing a fingerprint deletes its rows by their keys (recomputed from the old
+    # signature), so the index by item, one more insert per band row, goes. `store_meta`
+    # remembers how band keys are made (watcher.stories.BANDING): Store._rebuild_bands
+    # makes them again from the signatures when that changes, as it does here.
     """
-    DROP INDEX story_bands_item;
+    DROP TABLE story_bands;
+    CREATE TABLE story_bands (
+        band_key INTEGER NOT NULL,
+        item_id INTEGER NOT NULL,
+        PRIMARY KEY (band_key, item_id)
+    ) WITHOUT ROWID;
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
-
-
-def _band_rows(saved: Sequence[SavedFingerprint]) -> Iterator[tuple[int, float, int]]:
-    for s in saved:
-        at = s.at.timestamp()
-        for key in s.fingerprint.bands:
-            yield key, at, s.item_id
 
 
 def _ts(when: datetime | None) -> float | None:
@@ -326,6 +325,11 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        # 16 MB of page cache (SQLite's default is 2 MB): the story band index takes
+        # its keys at random places, and at 1,000 sources a first poll writes a million
+        # of them; with the default cache most inserts read their page back in
+        # (bench/poll.py: band inserts ~2x faster with 8x the cache).
+        self.db.execute("PRAGMA cache_size=-16384")
         self._depth = 0
         self._rehearsal = False  # inside atomic(rollback=True)
         self._group: float | None = None  # seconds between commits inside grouped()
@@ -1016,9 +1020,8 @@ class Store:
         """
         replaced = self._fingerprint_rows([s.item_id for s in saved])
         self.db.executemany(
-            "DELETE FROM story_bands WHERE band_key = ? AND at = ? AND item_id = ?",
-            [(key, at, item_id) for item_id, at, signature in replaced
-             for key in band_keys(signature)],
+            "DELETE FROM story_bands WHERE band_key = ? AND item_id = ?",
+            [(key, item_id) for item_id, signature in replaced for key in band_keys(signature)],
         )  # fmt: skip
         self.db.executemany(
             "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
@@ -1031,21 +1034,20 @@ class Store:
             ],
         )  # fmt: skip
         self.db.executemany(
-            "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
-            sorted(_band_rows(saved)),
+            "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
+            sorted((key, s.item_id) for s in saved for key in s.fingerprint.bands),
         )
 
-    def _fingerprint_rows(self, item_ids: Sequence[int]) -> list[tuple[int, float, bytes]]:
-        """(item_id, at, signature) of the stored fingerprints of these items."""
+    def _fingerprint_rows(self, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(item_id, signature) of the stored fingerprints of these items."""
         found = []
         for start in range(0, len(item_ids), 500):
             chunk = item_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             found += [
-                (int(r[0]), float(r[1]), bytes(r[2]))
+                (int(r[0]), bytes(r[1]))
                 for r in self.db.execute(
-                    f"SELECT item_id, at, signature FROM item_fingerprints "
-                    f"WHERE item_id IN ({marks})",
+                    f"SELECT item_id, signature FROM item_fingerprints WHERE item_id IN ({marks})",
                     chunk,
                 )
             ]
@@ -1060,14 +1062,14 @@ class Store:
         with self.atomic():
             self.db.execute("DELETE FROM story_bands")
             rows = self.db.execute(
-                "SELECT item_id, at, signature FROM item_fingerprints WHERE method = ?",
+                "SELECT item_id, signature FROM item_fingerprints WHERE method = ?",
                 (FINGERPRINT_METHOD,),
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO story_bands (band_key, at, item_id) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
                 sorted(
-                    (key, at, item_id)
-                    for item_id, at, signature in rows
+                    (key, item_id)
+                    for item_id, signature in rows
                     for key in band_keys(bytes(signature))
                 ),
             )
@@ -1081,15 +1083,15 @@ class Store:
     ) -> list[Candidate]:
         """Stored copies dated within [since, until] that share a band with `fingerprint`.
 
-        A lookup in the (band_key, at) primary key: its cost follows the number of copies that
-        collide, not the number of stories in the store.
+        A lookup in the (band_key, item_id) primary key: its cost follows the number of copies
+        that collide, not the number of stories in the store.
         """
         marks = ",".join("?" * len(fingerprint.bands))
         rows = self.db.execute(
             f"SELECT story_id, source, at, numbers, signature FROM item_fingerprints "
-            f"WHERE method = ? AND item_id IN (SELECT item_id FROM story_bands "
-            f"WHERE band_key IN ({marks}) AND at BETWEEN ? AND ?)",
-            (FINGERPRINT_METHOD, *fingerprint.bands, _ts(since), _ts(until)),
+            f"WHERE item_id IN (SELECT item_id FROM story_bands WHERE band_key IN ({marks})) "
+            f"AND method = ? AND at BETWEEN ? AND ?",
+            (*fingerprint.bands, FINGERPRINT_METHOD, _ts(since), _ts(until)),
         )
         return [
             Candidate(
@@ -1141,9 +1143,8 @@ class Store:
                 (fingerprint_cut,),
             ).rowcount
             self.db.execute(
-                "DELETE FROM story_bands WHERE at < ? OR item_id NOT IN "
-                "(SELECT item_id FROM item_fingerprints)",
-                (fingerprint_cut,),
+                "DELETE FROM story_bands "
+                "WHERE item_id NOT IN (SELECT item_id FROM item_fingerprints)"
             )
             counts["stories"] = self.db.execute(
                 "DELETE FROM stories WHERE last_seen < ? "

@@ -243,6 +243,7 @@ def test_prune_drops_old_text_and_fingerprints_but_keeps_identity(tmp_path: Path
         store.save_fingerprint(item_id=item, story_id=story, source="G", at=then, fingerprint=fp)
     counts = store.prune(NOW, 90 * 86400.0)
     assert counts["texts"] == 1 and counts["fingerprints"] == 1 and counts["identities"] == 0
+    assert store.db.execute("SELECT COUNT(*) FROM story_bands").fetchone()[0] == 0
     assert store.db.execute("SELECT text FROM items").fetchone()[0] is None
     assert "guid:a" in store.known_items("G", ["guid:a"])  # the identity stays
     assert store.story_by_link("gazette.example/a") == story

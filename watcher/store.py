@@ -184,7 +184,8 @@ MIGRATIONS: tuple[str, ...] = (
     # and replacing a fingerprint deletes its rows by their keys (recomputed from the old
     # signature), so the index by item, one more insert per band row, goes. `store_meta`
     # remembers how band keys are made (watcher.stories.BANDING): Store._rebuild_bands
-    # makes them again from the signatures when that changes, as it does here.
+    # makes them again from the signatures when that changes, as it does here. The outbox
+    # index by channel serves digest_held_until, asked once per alert and channel.
     """
     DROP TABLE story_bands;
     CREATE TABLE story_bands (
@@ -193,6 +194,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (band_key, item_id)
     ) WITHOUT ROWID;
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE INDEX outbox_channel_due ON outbox(channel, state, due);
     """,
 )
 
@@ -1056,8 +1058,9 @@ class Store:
     def _rebuild_bands(self) -> None:
         """Make every band key again from the stored signatures, if they were made
         another way (watcher.stories.BANDING changed; a new database has none)."""
+        banding = f"{BANDING} {FINGERPRINT_METHOD}"  # band rows of another METHOD go too
         row = self.db.execute("SELECT value FROM store_meta WHERE key = 'banding'").fetchone()
-        if row is not None and row[0] == BANDING:
+        if row is not None and row[0] == banding:
             return
         with self.atomic():
             self.db.execute("DELETE FROM story_bands")
@@ -1075,7 +1078,7 @@ class Store:
             )
             self.db.execute(
                 "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('banding', ?)",
-                (BANDING,),
+                (banding,),
             )
 
     def story_candidates(
@@ -1137,15 +1140,25 @@ class Store:
                 "(SELECT item_id FROM alerts WHERE item_id IS NOT NULL)",
                 (forget_cut,),
             ).rowcount
-            counts["fingerprints"] = self.db.execute(
-                "DELETE FROM item_fingerprints WHERE at < ? OR item_id NOT IN "
-                "(SELECT id FROM items)",
-                (fingerprint_cut,),
-            ).rowcount
-            self.db.execute(
-                "DELETE FROM story_bands "
-                "WHERE item_id NOT IN (SELECT item_id FROM item_fingerprints)"
+            # Band rows go by their keys, made again from the signatures: the band
+            # index is keyed by band, and a scan of it (a million rows at 1,000
+            # sources) would cost seconds on every `watcher once`.
+            doomed = [
+                (int(r[0]), bytes(r[1]))
+                for r in self.db.execute(
+                    "SELECT item_id, signature FROM item_fingerprints WHERE at < ? OR "
+                    "item_id NOT IN (SELECT id FROM items)",
+                    (fingerprint_cut,),
+                )
+            ]
+            self.db.executemany(
+                "DELETE FROM story_bands WHERE band_key = ? AND item_id = ?",
+                sorted((key, item) for item, signature in doomed for key in band_keys(signature)),
             )
+            self.db.executemany(
+                "DELETE FROM item_fingerprints WHERE item_id = ?", [(i,) for i, _ in doomed]
+            )
+            counts["fingerprints"] = len(doomed)
             counts["stories"] = self.db.execute(
                 "DELETE FROM stories WHERE last_seen < ? "
                 "AND id NOT IN (SELECT story_id FROM items WHERE story_id IS NOT NULL) "

@@ -1,9 +1,12 @@
 """Measure one benchmark subprocess: wall time, CPU seconds and peak RSS of its tree.
 
-CPU comes from wait4(2): the kernel adds the CPU of every descendant the child
-reaped (a process pool's workers) to the child's own. Peak RSS is sampled every
-100 ms as the sum over the process and all its descendants (a pool's workers
-hold memory of their own that ru_maxrss, a per-process maximum, would not add).
+CPU comes from wait4(2), where the kernel adds the CPU of every descendant the child
+reaped to the child's own, or, when larger, from summing the last sampled CPU of the
+child and each descendant: a multiprocessing fork server is not reaped by the child
+(it exits after it, and init reaps it), so its workers' CPU never reaches wait4.
+Peak RSS is sampled every 100 ms as the sum over the process and all its descendants
+(a pool's workers hold memory of their own that ru_maxrss, a per-process maximum,
+would not add).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class Run:
     """Figures of one measured subprocess."""
 
     wall: float  # seconds
-    cpu: float  # user + system seconds, the process and its reaped descendants
+    cpu: float  # user + system seconds, the process and all its descendants
     peak_rss: int  # bytes, the tree's sampled maximum (at least the child's ru_maxrss)
     returncode: int
 
@@ -44,6 +47,20 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+def _tree_cpu(proc: psutil.Process, seen: dict[int, float]) -> None:
+    """Record the CPU seconds so far of a process and each of its descendants."""
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        seen[member.pid] = times.user + times.system
+
+
 def measure(argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> Run:
     """Run `argv` to completion with stdout+stderr in `log`; return its figures."""
     with log.open("wb") as out:
@@ -51,17 +68,19 @@ def measure(argv: list[str], *, log: Path, env: dict[str, str] | None = None) ->
         child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         watched = psutil.Process(child.pid)
         peak = 0
+        cpu_seen: dict[int, float] = {}
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             peak = max(peak, tree_rss(watched))
+            _tree_cpu(watched, cpu_seen)
             time.sleep(SAMPLE_EVERY)
         wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     return Run(
         wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
+        cpu=max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values())),
         peak_rss=max(peak, usage.ru_maxrss * 1024),
         returncode=child.returncode,
     )

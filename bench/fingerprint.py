@@ -6,9 +6,9 @@ At 1,000 feeds × 50 items every new item is fingerprinted once, so its cost is 
 tens of thousands of times a poll round. The items are what the scale benchmarks serve
 (bench/feedgen.py: a third Khmer, headline-only to full-text feeds), rendered and read
 back with watcher's own feed parser as the pipeline would. Prints the median of `--runs`
-passes in ms/item, and a sha256 over every output, which must not change between two
-versions of the code: stored fingerprints must stay comparable (tests/test_fingerprint_speed.py
-holds the expected value).
+passes in ms/item, and a sha256 over every output (signature, band keys, size, numbers),
+which changes only with METHOD or BANDING: stored fingerprints must stay comparable
+(tests/test_fingerprint_speed.py holds the expected values, signatures and bands apart).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """SQLite state: sources, items, stories, alerts and the outbox (SPEC §6, §7).
 
-All SQL of the project lives here, behind domain operations, so that another
-store (PostgreSQL for several instances) can be added without touching the core.
+All SQL of the project lives here (the schema in watcher/schema.py), behind domain
+operations, so that another store (PostgreSQL for several instances) can be added
+without touching the core.
 The database runs in WAL mode; `atomic()` groups operations into one
 transaction, which is how an item is never marked seen without its alert and
 outbox rows (they commit together or not at all).
@@ -14,189 +15,24 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from watcher.dedup import Queued, unsent_duplicates
 from watcher.evidence import Evidence
 from watcher.models import Alert, Match, Severity
+from watcher.schema import MIGRATIONS as MIGRATIONS
+from watcher.schema import split_sql
+from watcher.store_records import DaemonState as DaemonState
+from watcher.store_records import Delivery as Delivery
+from watcher.store_records import KnownItem as KnownItem
+from watcher.store_records import SavedFingerprint as SavedFingerprint
+from watcher.store_records import SourceState as SourceState
+from watcher.store_records import StoredAlert as StoredAlert
 from watcher.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
 from watcher.stories import METHOD as FINGERPRINT_METHOD
 
 DB_NAME = "watcher.sqlite3"
-
-# Each entry migrates the schema from version i to i+1. Never edit a shipped
-# entry: append a new one, so existing databases upgrade in place.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sources (
-        name TEXT PRIMARY KEY,
-        url TEXT,
-        etag TEXT,
-        last_modified TEXT,
-        polls INTEGER NOT NULL DEFAULT 0,
-        last_poll REAL,
-        last_success REAL,
-        last_error TEXT,
-        last_error_at REAL,
-        failures INTEGER NOT NULL DEFAULT 0,
-        failing_since REAL,
-        retry_after REAL,
-        items_seen INTEGER NOT NULL DEFAULT 0,
-        alerts INTEGER NOT NULL DEFAULT 0,
-        stale_reported INTEGER NOT NULL DEFAULT 0,
-        next_poll REAL,
-        moved_to TEXT
-    );
-    CREATE TABLE stories (
-        id INTEGER PRIMARY KEY,
-        canonical TEXT,
-        title TEXT,
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL
-    );
-    CREATE INDEX stories_canonical ON stories(canonical);
-    CREATE TABLE items (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        key TEXT NOT NULL,
-        guid TEXT,
-        link TEXT,
-        canonical TEXT,
-        title TEXT,
-        text TEXT,
-        published REAL,
-        content_hash TEXT,
-        story_id INTEGER REFERENCES stories(id),
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL,
-        UNIQUE (source, key)
-    );
-    CREATE INDEX items_story ON items(story_id);
-    CREATE INDEX items_canonical ON items(canonical);
-    CREATE TABLE alerts (
-        id INTEGER PRIMARY KEY,
-        story_id INTEGER REFERENCES stories(id),
-        item_id INTEGER REFERENCES items(id),
-        source TEXT NOT NULL,
-        title TEXT NOT NULL,
-        link TEXT NOT NULL,
-        published REAL,
-        created REAL NOT NULL,
-        matches TEXT NOT NULL,
-        possible INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX alerts_created ON alerts(created);
-    CREATE TABLE story_alerts (
-        story_id INTEGER NOT NULL REFERENCES stories(id),
-        watchlist TEXT NOT NULL,
-        possible INTEGER NOT NULL,
-        alert_id INTEGER REFERENCES alerts(id),
-        at REAL NOT NULL,
-        PRIMARY KEY (story_id, watchlist)
-    );
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        alert_id INTEGER REFERENCES alerts(id),
-        channel TEXT NOT NULL,
-        watchlists TEXT NOT NULL DEFAULT '[]',
-        notice_title TEXT,
-        notice_body TEXT,
-        state TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        due REAL NOT NULL,
-        next_attempt REAL NOT NULL,
-        created REAL NOT NULL,
-        sent_at REAL,
-        last_error TEXT,
-        UNIQUE (alert_id, channel)
-    );
-    CREATE INDEX outbox_due ON outbox(state, next_attempt);
-    """,
-    # 2: the daemon's heartbeat, so `watcher status` can say whether `run` is alive.
-    """
-    CREATE TABLE daemon (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        pid INTEGER NOT NULL,
-        host TEXT NOT NULL,
-        started REAL NOT NULL,
-        heartbeat REAL NOT NULL,
-        stopped REAL
-    );
-    """,
-    # 3: evidence behind each alert (SPEC §10), and per-source warnings that are not
-    # failures (a fulltext page that could not be fetched, refused links).
-    """
-    CREATE TABLE evidence (
-        alert_id INTEGER PRIMARY KEY REFERENCES alerts(id),
-        path TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        text_path TEXT NOT NULL,
-        text_sha256 TEXT NOT NULL,
-        url TEXT NOT NULL,
-        fetched_at REAL,
-        kind TEXT NOT NULL
-    );
-    ALTER TABLE sources ADD COLUMN last_warning TEXT;
-    ALTER TABLE sources ADD COLUMN last_warning_at REAL;
-    """,
-    # 4: story fingerprints for near-duplicate detection (SPEC §6, watcher/stories.py): one
-    # MinHash signature per item and its LSH band keys, indexed so that finding an item's
-    # copies is an index lookup however many stories the store holds; plus the indexes that
-    # item identity (by link within a source) and pruning (by last sight) use.
-    """
-    CREATE TABLE item_fingerprints (
-        item_id INTEGER PRIMARY KEY,
-        story_id INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        at REAL NOT NULL,
-        method TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        numbers TEXT NOT NULL DEFAULT '',
-        signature BLOB NOT NULL
-    );
-    CREATE INDEX item_fingerprints_at ON item_fingerprints(at);
-    CREATE TABLE story_bands (
-        band_key INTEGER NOT NULL,
-        at REAL NOT NULL,
-        item_id INTEGER NOT NULL,
-        PRIMARY KEY (band_key, at, item_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX story_bands_item ON story_bands(item_id);
-    CREATE INDEX items_source_canonical ON items(source, canonical);
-    CREATE INDEX items_last_seen ON items(last_seen);
-    """,
-    # 5: items first seen on their source's first poll (its back catalogue): an undated one
-    # never alerts, not even when edited later (SPEC §6). Existing items first seen at their
-    # source's earliest first_seen were recorded by that first poll.
-    """
-    ALTER TABLE items ADD COLUMN first_poll INTEGER NOT NULL DEFAULT 0;
-    UPDATE items SET first_poll = 1
-        WHERE (source, first_seen) IN (SELECT source, MIN(first_seen) FROM items GROUP BY source);
-    """,
-    # 6: an alert whose every message was dropped because its story merged with an
-    # earlier alerted one (watcher.dedup.unsent_duplicates) names that alert.
-    """
-    ALTER TABLE alerts ADD COLUMN merged_into INTEGER;
-    """,
-    # 7: band rows are (band_key, item_id) only: the window is checked on the fingerprint,
-    # and replacing a fingerprint deletes its rows by their keys (recomputed from the old
-    # signature), so the index by item, one more insert per band row, goes. `store_meta`
-    # remembers how band keys are made (watcher.stories.BANDING): Store._rebuild_bands
-    # makes them again from the signatures when that changes, as it does here. The outbox
-    # index by channel serves digest_held_until, asked once per alert and channel.
-    """
-    DROP TABLE story_bands;
-    CREATE TABLE story_bands (
-        band_key INTEGER NOT NULL,
-        item_id INTEGER NOT NULL,
-        PRIMARY KEY (band_key, item_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE INDEX outbox_channel_due ON outbox(channel, state, due);
-    """,
-)
 
 
 def _ts(when: datetime | None) -> float | None:
@@ -205,74 +41,6 @@ def _ts(when: datetime | None) -> float | None:
 
 def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
-
-
-@dataclass(frozen=True)
-class SavedFingerprint:
-    """An item's fingerprint as Store.save_fingerprints keeps it."""
-
-    item_id: int
-    story_id: int
-    source: str
-    at: datetime
-    fingerprint: Fingerprint
-
-
-@dataclass(frozen=True)
-class SourceState:
-    """What the store remembers about one source between polls."""
-
-    name: str
-    etag: str | None = None
-    last_modified: str | None = None
-    polls: int = 0
-    last_poll: datetime | None = None
-    last_success: datetime | None = None
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    failures: int = 0
-    failing_since: datetime | None = None
-    retry_after: datetime | None = None
-    items_seen: int = 0
-    alerts: int = 0
-    stale_reported: bool = False
-    next_poll: datetime | None = None
-    moved_to: str | None = None
-
-
-@dataclass(frozen=True)
-class KnownItem:
-    """An item already stored for a source."""
-
-    id: int
-    content_hash: str | None
-    story_id: int | None
-    first_poll: bool = False  # recorded by its source's first poll (its back catalogue)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One outbox row: an alert (or an admin notice) for one channel."""
-
-    id: int
-    channel: str
-    alert_id: int | None
-    watchlists: tuple[str, ...]
-    attempts: int
-    created: datetime
-    due: datetime
-    notice_title: str | None = None
-    notice_body: str | None = None
-
-
-@dataclass(frozen=True)
-class StoredAlert:
-    """An alert as recorded, with the story facts needed to render or export it."""
-
-    id: int
-    story_id: int | None
-    alert: Alert
-    created: datetime
 
 
 def _matches_to_json(matches: Sequence[Match]) -> str:
@@ -363,7 +131,7 @@ class Store:
             )
         for target in range(version, len(MIGRATIONS)):
             with self.atomic():
-                for statement in _split_sql(MIGRATIONS[target]):
+                for statement in split_sql(MIGRATIONS[target]):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {target + 1}")
 
@@ -1171,18 +939,3 @@ class Store:
 
 def _known_item(row: sqlite3.Row) -> KnownItem:
     return KnownItem(row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"]))
-
-
-def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-@dataclass(frozen=True)
-class DaemonState:
-    """What the last `watcher run` on this state wrote about itself."""
-
-    pid: int
-    host: str
-    started: datetime
-    heartbeat: datetime
-    stopped: datetime | None  # None: running, or it did not stop cleanly

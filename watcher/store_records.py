@@ -1,0 +1,88 @@
+"""What the store hands back: plain records of its rows (watcher.store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from watcher.models import Alert
+from watcher.stories import Fingerprint
+
+
+@dataclass(frozen=True)
+class SavedFingerprint:
+    """An item's fingerprint as Store.save_fingerprints keeps it."""
+
+    item_id: int
+    story_id: int
+    source: str
+    at: datetime
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about one source between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    polls: int = 0
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    failures: int = 0
+    failing_since: datetime | None = None
+    retry_after: datetime | None = None
+    items_seen: int = 0
+    alerts: int = 0
+    stale_reported: bool = False
+    next_poll: datetime | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    """An item already stored for a source."""
+
+    id: int
+    content_hash: str | None
+    story_id: int | None
+    first_poll: bool = False  # recorded by its source's first poll (its back catalogue)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: an alert (or an admin notice) for one channel."""
+
+    id: int
+    channel: str
+    alert_id: int | None
+    watchlists: tuple[str, ...]
+    attempts: int
+    created: datetime
+    due: datetime
+    notice_title: str | None = None
+    notice_body: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as recorded, with the story facts needed to render or export it."""
+
+    id: int
+    story_id: int | None
+    alert: Alert
+    created: datetime
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """What the last `watcher run` on this state wrote about itself."""
+
+    pid: int
+    host: str
+    started: datetime
+    heartbeat: datetime
+    stopped: datetime | None  # None: running, or it did not stop cleanly

@@ -42,9 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feedgen import ENGLISH as ENGLISH_SENTENCES
 from feedgen import default_epoch, feed_specs, feed_xml, people, write_config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_matching import _watchlist as case_watchlist  # the case files' own reader
+
 from watcher.config import load_config
 from watcher.matching import Matcher
-from watcher.models import FetchResult, Person, Severity, Watchlist
+from watcher.models import FetchResult, Watchlist
 from watcher.pipeline import matched_text
 from watcher.sources.feed import parse_feed
 
@@ -112,20 +115,7 @@ def case_corpora() -> Iterator[Corpus]:
             if "watchlist" not in case or "text" not in case:
                 continue
             data = case["watchlist"]
-            wl = Watchlist(
-                name=data["name"],
-                severity=Severity.parse(data.get("severity", "normal")),
-                any=tuple(data.get("any", ())),
-                all=tuple(tuple(a) if isinstance(a, list) else (a,) for a in data.get("all", ())),
-                none=tuple(data.get("none", ())),
-                sources=tuple(data.get("sources", ("*",))),
-                people=tuple(
-                    Person(p["name"], tuple(p.get("aliases", ()))) for p in data.get("people", ())
-                ),
-                near=tuple(data.get("near", ())),
-                within=int(data.get("within", 30)),
-                fuzzy=bool(data.get("fuzzy", False)),
-            )
+            wl = case_watchlist(data)
             yield Corpus(
                 f"{folder}/{path.stem}", (wl,), ((case["text"], case.get("source", "Test source")),)
             )

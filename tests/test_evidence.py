@@ -40,9 +40,9 @@ def test_one_poll_s_alerts_from_one_feed_share_one_sidecar_written_once(tmp_path
 
 
 def test_a_later_batch_adds_to_the_sidecar_and_repeats_nothing(tmp_path: Path) -> None:
-    kept = evidence.keep_for_alert(
-        tmp_path, source="S", text="first entry", page=None, response=FEED
-    )
+    earlier = evidence.Batch(tmp_path)
+    kept = earlier.keep_for_alert(source="S", text="first entry", page=None, response=FEED)
+    earlier.close()
     batch = evidence.Batch(tmp_path)
     batch.keep_for_alert(source="S", text="first entry", page=None, response=FEED)  # again
     batch.keep_for_alert(source="S", text="third entry", page=None, response=FEED)

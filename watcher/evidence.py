@@ -54,13 +54,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_once(path: Path, data: bytes, made: set[Path] | None = None) -> None:
+def _write_once(path: Path, data: bytes, made: set[Path]) -> None:
+    """Write `data` at `path` unless it is there; `made`: folders known to exist."""
     if path.exists():
         return
-    if made is None or path.parent not in made:
+    if path.parent not in made:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if made is not None:
-            made.add(path.parent)
+        made.add(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -181,54 +181,3 @@ class Batch:
             tmp_path.write_bytes(data.encode("utf-8"))
             os.replace(tmp_path, sidecar)
         self._changed.clear()
-
-
-def keep(
-    state_dir: str | Path,
-    *,
-    document: bytes,
-    suffix: str,
-    text: str,
-    url: str,
-    final_url: str | None,
-    fetched_at: datetime | None,
-    content_type: str | None,
-    kind: str,
-    source: str,
-) -> Evidence:
-    """Store one document and its text under `state_dir/evidence/` (see Batch.keep)."""
-    batch = Batch(state_dir)
-    kept = batch.keep(
-        document=document,
-        suffix=suffix,
-        text=text,
-        url=url,
-        final_url=final_url,
-        fetched_at=fetched_at,
-        content_type=content_type,
-        kind=kind,
-        source=source,
-    )
-    batch.close()
-    return kept
-
-
-def verify(state_dir: str | Path, evidence: Evidence) -> bool:
-    """Whether the stored document still has the recorded hash."""
-    path = Path(state_dir) / evidence.path
-    return path.exists() and sha256(path.read_bytes()) == evidence.sha256
-
-
-def keep_for_alert(
-    state_dir: str | Path,
-    *,
-    source: str,
-    text: str,
-    page: Page | None,
-    response: FetchResult,
-) -> Evidence:
-    """Keep the evidence of one alert (see Batch.keep_for_alert)."""
-    batch = Batch(state_dir)
-    kept = batch.keep_for_alert(source=source, text=text, page=page, response=response)
-    batch.close()
-    return kept

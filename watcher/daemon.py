@@ -318,9 +318,7 @@ class Daemon:
             redaction_filter().update(secrets_of(channel))
 
     def _pipeline(self) -> Pipeline:
-        return Pipeline(
-            self.config, self.store, self.fetcher, parse_pool=self.parse_pool
-        )
+        return Pipeline(self.config, self.store, self.fetcher, parse_pool=self.parse_pool)
 
     # -- task bookkeeping ---------------------------------------------------------------
 

@@ -181,3 +181,9 @@ class Batch:
             tmp_path.write_bytes(data.encode("utf-8"))
             os.replace(tmp_path, sidecar)
         self._changed.clear()
+
+
+def verify(state_dir: str | Path, evidence: Evidence) -> bool:
+    """Whether the stored document still has the recorded hash."""
+    path = Path(state_dir) / evidence.path
+    return path.exists() and sha256(path.read_bytes()) == evidence.sha256

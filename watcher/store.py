@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from watcher.dedup import Queued, unsent_duplicates
 from watcher.evidence import Evidence
@@ -33,6 +34,20 @@ from watcher.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, b
 from watcher.stories import METHOD as FINGERPRINT_METHOD
 
 DB_NAME = "watcher.sqlite3"
+
+_V = TypeVar("_V")
+
+
+def _chunks(values: Sequence[_V], size: int = 500) -> Iterator[Sequence[_V]]:
+    """`values` in pieces that stay under SQLite's limit on bound parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _band_rows(stored: Iterable[tuple[int, bytes]]) -> list[tuple[int, int]]:
+    """The story_bands rows, (band_key, item_id) in key order, of stored
+    (item_id, signature) pairs: the band keys are made again from the signature."""
+    return sorted((key, item_id) for item_id, signature in stored for key in band_keys(signature))
 
 
 def _ts(when: datetime | None) -> float | None:
@@ -313,9 +328,7 @@ class Store:
     ) -> Iterator[sqlite3.Row]:
         """Items of `source` whose `column` (key or canonical) is among `values`, by id,
         in chunks that stay under SQLite's limit on bound parameters."""
-        wanted = sorted(set(values))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in _chunks(sorted(set(values))):
             marks = ",".join("?" * len(chunk))
             yield from self.db.execute(
                 f"SELECT id, key, canonical, title, content_hash, story_id, first_poll "
@@ -791,8 +804,8 @@ class Store:
         replaced = self._fingerprint_rows([s.item_id for s in saved])
         self.db.executemany(
             "DELETE FROM story_bands WHERE band_key = ? AND item_id = ?",
-            [(key, item_id) for item_id, signature in replaced for key in band_keys(signature)],
-        )  # fmt: skip
+            _band_rows(replaced),
+        )
         self.db.executemany(
             "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
             "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -811,8 +824,7 @@ class Store:
     def _fingerprint_rows(self, item_ids: Sequence[int]) -> list[tuple[int, bytes]]:
         """(item_id, signature) of the stored fingerprints of these items."""
         found = []
-        for start in range(0, len(item_ids), 500):
-            chunk = item_ids[start : start + 500]
+        for chunk in _chunks(item_ids):
             marks = ",".join("?" * len(chunk))
             found += [
                 (int(r[0]), bytes(r[1]))
@@ -838,11 +850,7 @@ class Store:
             )
             self.db.executemany(
                 "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
-                sorted(
-                    (key, item_id)
-                    for item_id, signature in rows
-                    for key in band_keys(bytes(signature))
-                ),
+                _band_rows((item_id, bytes(signature)) for item_id, signature in rows),
             )
             self.db.execute(
                 "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('banding', ?)",
@@ -921,7 +929,7 @@ class Store:
             ]
             self.db.executemany(
                 "DELETE FROM story_bands WHERE band_key = ? AND item_id = ?",
-                sorted((key, item) for item, signature in doomed for key in band_keys(signature)),
+                _band_rows(doomed),
             )
             self.db.executemany(
                 "DELETE FROM item_fingerprints WHERE item_id = ?", [(i,) for i, _ in doomed]

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from watcher.models import FetchResult, Source
-from watcher.sources import PARSERS, SourceError, parse_items
+from watcher.sources import KINDS, SourceError, parse_document, parse_items
 from watcher.sources.base import parse_date
-from watcher.sources.sitemap import SitemapIndex
 
 DATA = Path(__file__).parent / "data" / "sources"
 PP = timezone(timedelta(hours=7))  # Asia/Phnom_Penh, no daylight saving
@@ -95,7 +94,17 @@ def test_html_selector_that_matches_nothing_is_a_readable_error() -> None:
 
 
 def test_sitemap_is_a_registered_kind() -> None:
-    assert set(PARSERS) == {"feed", "html", "sitemap"}
+    assert set(KINDS) == {"feed", "html", "sitemap"}
+    assert KINDS["sitemap"].expands and not KINDS["feed"].expands
+
+
+def test_docs_list_every_kind_and_its_keys() -> None:
+    # docs/sources.md is where staff look for what a kind takes: the registry and it agree.
+    docs = (Path(__file__).parent.parent / "docs" / "sources.md").read_text(encoding="utf-8")
+    for kind in KINDS.values():
+        assert f'`kind = "{kind.name}"`' in docs
+        for key in kind.keys:
+            assert f"| `{key.name}` | {kind.name} |" in docs
 
 
 def test_news_sitemap() -> None:
@@ -130,12 +139,15 @@ def test_plain_sitemap_titles_come_from_the_link() -> None:
 
 def test_sitemap_index_lists_the_newest_children_first() -> None:
     source = Source(name="News", url="https://news.example/sitemap_index.xml", kind="sitemap")
-    with pytest.raises(SitemapIndex) as caught:
-        parse_items(source, _result("sitemap_index.xml", source.url, "application/xml"))
-    assert caught.value.children == [
+    parsed = parse_document(source, _result("sitemap_index.xml", source.url, "application/xml"))
+    assert parsed.children == (
         "https://news.example/post-sitemap3.xml",
         "https://news.example/post-sitemap2.xml",
-    ]
+    )
+    assert parsed.items == []
+    # Read as a plain list of items, an index is an error that says what it is.
+    with pytest.raises(SourceError, match="an index of 2 documents"):
+        parse_items(source, _result("sitemap_index.xml", source.url, "application/xml"))
 
 
 def test_a_gzipped_sitemap_file_is_read() -> None:

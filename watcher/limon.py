@@ -66,6 +66,7 @@ _SIGNS = {
     "៏": "¾", "៌": "’", "៎": "+", "៍": "_", "ៗ": "²", "។": ".", "៛": "¹",
 }  # fmt: skip
 _DIGITS = {chr(0x17E0 + i): str(i) for i in range(10)}
+_DIGITS_TO_LIMON = str.maketrans("".join(_DIGITS), "".join(_DIGITS.values()))
 _WHOLE = {"ខ្ញុំ": "´"}  # "I": one ligature glyph in Limon
 
 _COENG = "\u17d2"
@@ -93,7 +94,7 @@ def limon_encode(text: str, *, shifter_as_u: bool = True) -> str:
     for word, glyph in _WHOLE.items():
         text = text.replace(word, glyph)
     return _CLUSTER.sub(lambda m: _encode_cluster(m.group(1), m.group(2)), text).translate(
-        str.maketrans(_DIGITS)
+        _DIGITS_TO_LIMON
     )
 
 

@@ -37,8 +37,8 @@ from typing import TypeVar
 
 from watcher.analysis import Analysis, Job, analyse
 from watcher.matching import Matcher
-from watcher.models import FetchResult, Item, Source, Watchlist
-from watcher.sources import parse_items
+from watcher.models import FetchResult, Source, Watchlist
+from watcher.sources import Parsed, parse_document
 
 log = logging.getLogger("watcher.parallel")
 
@@ -100,7 +100,7 @@ def _analyse_in_worker(source: str, jobs: Sequence[Job]) -> list[Analysis]:
 
 class ParsePool:
     """Parses and analyses in worker processes; each method has its in-thread twin's
-    contract (`parse_items`, `watcher.analysis.analyse`)."""
+    contract (`parse_document`, `watcher.analysis.analyse`)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
@@ -188,16 +188,17 @@ class ParsePool:
         result: FetchResult,
         tz: str,
         watchlists: tuple[Watchlist, ...] = (),
-    ) -> list[Item]:
-        """The items of a fetched body; raises SourceError with a readable reason."""
+    ) -> Parsed:
+        """What a fetched body holds (`parse_document`); raises SourceError with a
+        readable reason."""
         if source.kind != "feed" or len(result.body or b"") < MIN_POOL_BYTES:
-            return await asyncio.to_thread(parse_items, source, result, tz)
+            return await asyncio.to_thread(parse_document, source, result, tz)
         return await self._run(
             watchlists,
             "parse",
             source.name,
-            parse_items,
-            lambda: parse_items(source, result, tz),
+            parse_document,
+            lambda: parse_document(source, result, tz),
             source,
             result,
             tz,

@@ -33,8 +33,7 @@ from watcher.matching import Matcher
 from watcher.models import Alert, Config, FetchResult, Item, Match, Source
 from watcher.parallel import ParsePool
 from watcher.routing import due_time, route
-from watcher.sources import SourceError, parse_items
-from watcher.sources.sitemap import SitemapIndex
+from watcher.sources import SourceError, parse_document, parse_items
 from watcher.store import KnownItem, SavedFingerprint, Store
 
 log = logging.getLogger("watcher.pipeline")
@@ -170,24 +169,23 @@ class Pipeline:
         tz = self.config.settings.timezone
         origin: dict[int, FetchResult] = {}  # id(item) → the child sitemap it came from
         try:
-            try:
-                if self.parse_pool is not None:
-                    items = await self.parse_pool.parse(source, result, tz, self.config.watchlists)
-                else:
-                    items = await asyncio.to_thread(parse_items, source, result, tz)
-            except SitemapIndex as index:
-                # An index lists sitemaps; read the newest few (watcher.sources.sitemap).
-                items = []
-                for child_url in index.children:
-                    child = await self.fetcher.fetch_untrusted(
-                        child_url, proxy=source.proxy, allow_private=source.allow_private
-                    )
-                    if child.error is not None:
-                        error = f"sitemap {child_url}: {child.error}"
-                        return self._failed(source, report, error, child.retry_after)
-                    for item in await asyncio.to_thread(parse_items, source, child, tz):
-                        origin[id(item)] = child
-                        items.append(item)
+            if self.parse_pool is not None:
+                parsed = await self.parse_pool.parse(source, result, tz, self.config.watchlists)
+            else:
+                parsed = await asyncio.to_thread(parse_document, source, result, tz)
+            items = list(parsed.items)
+            # An index (a sitemap index) lists further documents of this source, newest
+            # first and already capped by its parser: their items are the source's.
+            for child_url in parsed.children:
+                child = await self.fetcher.fetch_untrusted(
+                    child_url, proxy=source.proxy, allow_private=source.allow_private
+                )
+                if child.error is not None:
+                    error = f"{source.kind} {child_url}: {child.error}"
+                    return self._failed(source, report, error, child.retry_after)
+                for item in await asyncio.to_thread(parse_items, source, child, tz):
+                    origin[id(item)] = child
+                    items.append(item)
         except SourceError as exc:
             return self._failed(source, report, str(exc), None)
         except Exception as exc:  # a parser bug must not take the other sources down

@@ -35,9 +35,8 @@ from watcher.config.tables import (
 )
 from watcher.config.values import read_kind, read_names, read_optional_name, read_text
 from watcher.models import Channel, Config, Person, Settings, Source, Watchlist
+from watcher.sources import KIND_KEYS, KINDS, SourceKind
 
-_HTML_SELECTORS = ("item", "title", "link", "date", "summary")
-_HTML_REQUIRED = ("item", "title", "link")
 _T = TypeVar("_T")
 
 
@@ -234,23 +233,9 @@ class Loader:
     # sources ----------------------------------------------------------------------
 
     def _source(self, entry: Entry, settings: SettingsTable | None) -> Source | None:
-        kind = _read(entry.raw, "kind", read_kind, "feed")
-        if kind == "html":
-            for key in _HTML_REQUIRED:
-                if key not in entry.raw:
-                    self.add(
-                        self.line(entry, "kind"),
-                        self.field(entry, key),
-                        'required when kind = "html" (a CSS selector)',
-                    )
-        elif kind is not None:
-            for key in _HTML_SELECTORS:
-                if key in entry.raw:
-                    self.add(
-                        self.line(entry, key),
-                        self.field(entry, key),
-                        f'only used when kind = "html" (this source is "{kind}")',
-                    )
+        name = _read(entry.raw, "kind", read_kind, "feed")
+        if name is not None:
+            self._check_kind_keys(entry, KINDS[name])
         table: SourceTable | None = entry.model
         if table is None or settings is None:
             return None
@@ -271,6 +256,28 @@ class Loader:
             date=table.date,
             summary=table.summary,
         )
+
+    def _check_kind_keys(self, entry: Entry, kind: SourceKind) -> None:
+        """The keys only some kinds take (watcher.sources.KINDS): this kind's required
+        ones present, other kinds' absent."""
+        for key in kind.required():
+            if key.name not in entry.raw:
+                self.add(
+                    self.line(entry, "kind"),
+                    self.field(entry, key.name),
+                    f'required when kind = "{kind.name}" ({key.meaning})',
+                )
+        own = {key.name for key in kind.keys}
+        for name in KIND_KEYS:
+            if name in entry.raw and name not in own:
+                users = " or ".join(
+                    f'"{k.name}"' for k in KINDS.values() if name in {x.name for x in k.keys}
+                )
+                self.add(
+                    self.line(entry, name),
+                    self.field(entry, name),
+                    f'only used when kind = {users} (this source is "{kind.name}")',
+                )
 
     # watchlists -------------------------------------------------------------------
 

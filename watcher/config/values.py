@@ -20,8 +20,8 @@ from pydantic_core import PydanticCustomError
 from watcher.config.issues import toml_repr, toml_type
 from watcher.durations import parse_duration, parse_size
 from watcher.models import Severity
+from watcher.sources import KINDS
 
-_SOURCE_KINDS = ("feed", "html", "sitemap")
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 _DAILY_TIME = re.compile(r"(\d{1,2}):(\d{2})")
 
@@ -115,8 +115,8 @@ def read_http_url(value: object) -> str:
 
 def read_kind(value: object) -> str:
     kind = read_string(value).strip()
-    if kind not in _SOURCE_KINDS:
-        raise _fail(f'must be one of {", ".join(_SOURCE_KINDS)}, not "{kind}"')
+    if kind not in KINDS:
+        raise _fail(f'must be one of {", ".join(KINDS)}, not "{kind}"')
     return kind
 
 

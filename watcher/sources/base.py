@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import email.utils
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
+
+from watcher.models import Item
 
 
 class SourceError(Exception):
     """A source's body could not be read as items; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one fetched document holds: its items and, for an index, the further
+    documents of the same source to read (newest first; the pipeline fetches them)."""
+
+    items: list[Item]
+    children: tuple[str, ...] = ()
 
 
 _KHMER_DIGITS = str.maketrans("០១២៣៤៥៦៧៨៩", "0123456789")

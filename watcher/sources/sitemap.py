@@ -7,9 +7,9 @@ title made from the link's last path segment ("â€¦/ministry-bans-gatherings/" â†
 "ministry bans gatherings"), so plain sitemaps are best used with
 `fulltext = true`.
 
-A sitemap index (`<sitemapindex>`) lists other sitemaps. `parse_sitemap` raises
-`SitemapIndex` with the child sitemaps, newest first, and the pipeline fetches
-at most `MAX_CHILDREN` of them: the newest articles are in the newest child
+A sitemap index (`<sitemapindex>`) lists other sitemaps. `read_sitemap_document`
+returns the child sitemaps, newest first, as the document's `children`, and the
+pipeline fetches them: at most `MAX_CHILDREN`: the newest articles are in the newest child
 (Yoast's `post-sitemap9.xml`, WordPress's highest-numbered `wp-sitemap-posts-post-N.xml`),
 and following hundreds of archive sitemaps every poll would hammer the site.
 
@@ -27,19 +27,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from watcher.models import FetchResult, Item, Source
-from watcher.sources.base import SourceError, parse_date
+from watcher.sources.base import Parsed, SourceError, parse_date
 
 MAX_CHILDREN = 2
 _GZIP_LIMIT = 50_000_000  # the sitemap protocol's own limit for one uncompressed file
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-class SitemapIndex(SourceError):
-    """The body is a sitemap index; `children` are child sitemap URLs, newest first."""
-
-    def __init__(self, children: list[str]) -> None:
-        super().__init__("a sitemap index, not a sitemap of pages")
-        self.children = children
 
 
 @dataclass(frozen=True)
@@ -123,12 +115,13 @@ def read_sitemap(body: bytes) -> tuple[str, list[_Entry]]:
     return kind, entries
 
 
-def parse_sitemap(source: Source, result: FetchResult, tz: str = "UTC") -> list[Item]:
-    """Items of a (news) sitemap. Raises SitemapIndex for an index, SourceError if unreadable."""
+def read_sitemap_document(source: Source, result: FetchResult, tz: str = "UTC") -> Parsed:
+    """Items of a (news) sitemap, or an index's child sitemaps, newest first, as
+    `children`; raises SourceError if unreadable."""
     kind, entries = read_sitemap(result.body or b"")
     base = result.final_url or source.url
     if kind == "sitemapindex":
-        raise SitemapIndex(_newest_children(entries, base))
+        return Parsed([], tuple(_newest_children(entries, base)))
     items = []
     for entry in entries:
         link = _join(base, entry.loc)
@@ -144,7 +137,7 @@ def parse_sitemap(source: Source, result: FetchResult, tz: str = "UTC") -> list[
                 updated=parse_date(entry.lastmod, tz),
             )
         )
-    return items
+    return Parsed(items)
 
 
 def _newest_children(entries: list[_Entry], base: str) -> list[str]:

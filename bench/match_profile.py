@@ -91,7 +91,7 @@ def bench_corpus(feeds: int, items: int) -> Corpus:
 
 def demo_corpus() -> Corpus:
     """The demo's feeds, parsed, with the demo config's watchlists."""
-    from watcher.demo_data import render_demo_feeds, write_demo_config
+    from watcher.demo.sample import render_demo_feeds, write_demo_config
 
     bodies = render_demo_feeds(datetime.now(UTC))
     with tempfile.TemporaryDirectory(prefix="match-profile-demo-") as tmp:

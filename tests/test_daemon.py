@@ -33,10 +33,11 @@ from watcher.daemon import (
     first_poll,
     watchdog_seconds,
 )
-from watcher.loopback import FeedServer, RecordedRequest, SignalStandIn
 from watcher.models import Source
 from watcher.pipeline import Pipeline, PollReport
 from watcher.store import DB_NAME, DaemonState, Store
+
+from standins import FeedServer, RecordedRequest, SignalStandIn
 
 DATA = Path(__file__).parent / "data" / "daemon"
 STAFF = "+10000000001"

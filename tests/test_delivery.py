@@ -35,15 +35,16 @@ from apprise.plugins.telegram import NotifyTelegram
 from watcher.cli import _fetcher, _protect_secrets, main
 from watcher.config import load_config
 from watcher.delivery import Deliverer, DeliveryReport, SendOutcome, apprise_send, secrets_of
-from watcher.demo_data import render_dates
+from watcher.demo.sample import render_dates
 from watcher.health import check_stale
 from watcher.logs import setup_logging
-from watcher.loopback import FeedServer, JsonStandIn, SignalStandIn, SmtpStandIn, TelegramStandIn
 from watcher.messages import SIGNAL_MAX_BYTES, TELEGRAM_MAX_CHARS, Rendered, channel_kind
 from watcher.models import Alert, Channel, Config, Match, Severity
 from watcher.pipeline import Pipeline, PollReport
 from watcher.routing import due_time, retry_delay, route
 from watcher.store import DB_NAME, Store
+
+from standins import FeedServer, JsonStandIn, SignalStandIn, SmtpStandIn, TelegramStandIn
 
 DATA = Path(__file__).parent / "data" / "delivery"
 TZ = ZoneInfo("Asia/Phnom_Penh")

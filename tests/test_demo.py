@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tomllib
 
-from watcher.demo_data import EXPECTED_FILE
+from watcher.demo.sample import EXPECTED_FILE
 
 RULE = "─" * 72
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from watcher.cli import main
-from watcher.demo_data import render_dates
-from watcher.loopback import FeedServer, SignalStandIn, SmtpStandIn
+from watcher.demo.sample import render_dates
+
+from standins import FeedServer, SignalStandIn, SmtpStandIn
 
 DATA = Path(__file__).parent / "data"
 SIGNAL_TO = "+10000000001"

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from watcher.demo_data import render_dates
+from watcher.demo.sample import render_dates
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import SourceError, fastfeed, feed
 from watcher.sources.fastfeed import parse_fast

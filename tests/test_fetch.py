@@ -112,7 +112,7 @@ def test_a_temporary_redirect_is_not_a_move(hostile: HostileServer) -> None:
 
 
 def test_at_most_two_requests_at_once_per_host() -> None:
-    from watcher.loopback import FeedServer
+    from standins import FeedServer
 
     with FeedServer() as server:
         server.put("/slow.xml", "<rss/>")
@@ -138,7 +138,7 @@ def test_at_most_two_requests_at_once_per_host() -> None:
 
 
 def test_the_deadline_does_not_count_time_queued_for_the_host() -> None:
-    from watcher.loopback import FeedServer
+    from standins import FeedServer
 
     with FeedServer() as server:
         server.put("/slow.xml", "<rss/>")
@@ -256,7 +256,7 @@ def test_address_kinds(address: str, kind: str | None) -> None:
 
 def test_an_http_proxy_carries_the_request(hostile: HostileServer) -> None:
     """A per-source proxy: the request goes to the proxy, with the absolute URL."""
-    from watcher.loopback import FeedServer
+    from standins import FeedServer
 
     with FeedServer() as proxy:
         proxy.put("/", "")  # any path answers 404 unless put; record the request line
@@ -289,9 +289,8 @@ def test_a_socks_proxy_url_is_accepted() -> None:
 
 def test_a_socks5h_proxy_carries_the_request_and_resolves_the_name() -> None:
     """Tor's form: the proxy, not watcher, resolves `feeds.invalid` (no DNS leak)."""
-    from watcher.loopback import FeedServer
-
     from socks import SocksProxy
+    from standins import FeedServer
 
     with FeedServer() as feeds:
         feeds.put("/feed.xml", b"<rss version='2.0'><channel><title>t</title></channel></rss>")

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from watcher import minhash, stories
-from watcher.demo_data import render_dates, render_demo_feeds
+from watcher.demo.sample import render_dates, render_demo_feeds
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import parse_items
 

@@ -22,14 +22,15 @@ import httpx
 import pytest
 from apprise.plugins.telegram import NotifyTelegram
 
-from watcher.demo_data import (
+from watcher.demo.sample import (
     EXPECTED_FILE,
     render_dates,
     render_demo_config,
     render_demo_feeds,
     write_demo_config,
 )
-from watcher.loopback import (
+
+from standins import (
     FeedServer,
     SignalStandIn,
     SmtpStandIn,

@@ -186,7 +186,8 @@ def test_a_sitemap_index_is_followed_to_its_newest_children_in_a_real_poll(
     from datetime import UTC, datetime, timedelta
 
     from watcher.cli import main
-    from watcher.loopback import FeedServer
+
+    from standins import FeedServer
 
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     old = (datetime.now(UTC) - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%S+00:00")

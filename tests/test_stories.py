@@ -18,11 +18,12 @@ import pytest
 
 from watcher import stories
 from watcher.cli import main
-from watcher.demo_data import render_dates
-from watcher.loopback import FeedServer, SignalStandIn
+from watcher.demo.sample import render_dates
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import parse_items
 from watcher.store import Store
+
+from standins import FeedServer, SignalStandIn
 
 DATA = Path(__file__).parent / "data" / "stories"
 NOW = datetime.now(UTC)

@@ -425,7 +425,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from watcher.demo import run_demo
+    from watcher.demo.run import run_demo
 
     return run_demo(keep=Path(args.keep) if args.keep else None)
 

@@ -1,6 +1,6 @@
 """`watcher demo`: the whole pipeline on bundled sample feeds, on loopback only.
 
-It serves `watcher/demo_data/site` from a local HTTP server, points a sample
+It serves `watcher/demo/data/site` from a local HTTP server, points a sample
 config at it, and delivers alerts to a local stand-in of the signal-cli REST API,
 printing each message exactly as the channel received it. A second poll then
 shows that unchanged feeds are fetched conditionally and alert nothing again.
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from watcher.config import ConfigError, load_config
-from watcher.demo_data import write_demo_config
-from watcher.loopback import SignalStandIn, demo_feed_server
+from watcher.demo.loopback import SignalStandIn, demo_feed_server
+from watcher.demo.sample import write_demo_config
 from watcher.pipeline import utcnow
 from watcher.store import Store
 

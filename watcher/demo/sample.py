@@ -33,7 +33,7 @@ __all__ = [
     "write_demo_config",
 ]
 
-DEMO_DIR = Path(__file__).resolve().parent
+DEMO_DIR = Path(__file__).resolve().parent / "data"
 SITE_DIR = DEMO_DIR / "site"
 CONFIG_FILE = DEMO_DIR / "demo.toml"
 PEOPLE_FILE = DEMO_DIR / "people.csv"

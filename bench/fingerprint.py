@@ -1,4 +1,4 @@
-"""Cost of `watcher.stories.fingerprint` per item on generated news items (issue #8).
+"""Cost of `watcher.identity.stories.fingerprint` per item on generated news items (issue #8).
 
 Run: .venv/bin/python bench/fingerprint.py [--feeds 40] [--items 50] [--runs 5] [--profile]
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from feedgen import feed_specs, feed_xml, people
 
-from watcher import minhash, stories
+from watcher.identity import minhash, stories
 from watcher.models import FetchResult, Item, Source
 from watcher.sources.feed import parse_feed
 

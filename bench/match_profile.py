@@ -48,7 +48,7 @@ from test_matching import _watchlist as case_watchlist  # the case files' own re
 from watcher.config import load_config
 from watcher.matching import Matcher
 from watcher.models import FetchResult, Watchlist
-from watcher.pipeline import matched_text
+from watcher.pipeline.poll import matched_text
 from watcher.sources.feed import parse_feed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher import stories
+from watcher.identity import stories
 from watcher.models import Item
-from watcher.store import Store
+from watcher.store.sqlite import Store
 
 SEEDS = [
     Path(__file__).resolve().parent.parent.parent / "shared" / "seeds",

@@ -22,7 +22,7 @@ from watcher.config import (
     load_config,
     load_people,
 )
-from watcher.durations import parse_duration, parse_size
+from watcher.config.durations import parse_duration, parse_size
 from watcher.models import Severity
 
 ROOT = Path(__file__).resolve().parent.parent

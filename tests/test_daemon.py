@@ -24,18 +24,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-import watcher.daemon as daemon_module
+import watcher.runner.daemon as daemon_module
 from watcher.cli import main
 from watcher.config import load_config
-from watcher.daemon import (
-    Daemon,
-    describe_daemon,
-    first_poll,
-    watchdog_seconds,
-)
 from watcher.models import Source
-from watcher.pipeline import Pipeline, PollReport
-from watcher.store import DB_NAME, DaemonState, Store
+from watcher.pipeline.poll import Pipeline, PollReport
+from watcher.runner.daemon import Daemon
+from watcher.runner.schedule import first_poll
+from watcher.runner.service import describe_daemon, watchdog_seconds
+from watcher.store.sqlite import DB_NAME, DaemonState, Store
 
 from standins import FeedServer, RecordedRequest, SignalStandIn
 

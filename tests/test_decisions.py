@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from watcher.dedup import Queued, eligible, fresh_matches, unsent_duplicates
+from watcher.delivery.routing import due_time, retry_delay, route
+from watcher.identity.dedup import Queued, eligible, fresh_matches, unsent_duplicates
 from watcher.models import Alert, Channel, Item, Match, Severity
-from watcher.routing import due_time, retry_delay, route
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Phnom Penh
 PP = ZoneInfo("Asia/Phnom_Penh")
@@ -99,7 +99,7 @@ def test_retry_delays_double_and_cap_at_an_hour() -> None:
     assert max(delays) == 3600
 
 
-# -- unsent duplicates after a story merge (watcher.dedup.unsent_duplicates) ------------
+# -- unsent duplicates after a story merge (watcher.identity.dedup.unsent_duplicates) ------------
 
 
 def _queued(id: int, alert: int, watchlists: set[str], *, channel: str = "signal",

@@ -34,15 +34,15 @@ from apprise.plugins.telegram import NotifyTelegram
 
 from watcher.cli import _fetcher, _protect_secrets, main
 from watcher.config import load_config
-from watcher.delivery import Deliverer, DeliveryReport, SendOutcome, apprise_send, secrets_of
+from watcher.delivery.messages import SIGNAL_MAX_BYTES, TELEGRAM_MAX_CHARS, Rendered, channel_kind
+from watcher.delivery.routing import due_time, retry_delay, route
+from watcher.delivery.send import Deliverer, DeliveryReport, SendOutcome, apprise_send, secrets_of
 from watcher.demo.sample import render_dates
-from watcher.health import check_stale
 from watcher.logs import setup_logging
-from watcher.messages import SIGNAL_MAX_BYTES, TELEGRAM_MAX_CHARS, Rendered, channel_kind
 from watcher.models import Alert, Channel, Config, Match, Severity
-from watcher.pipeline import Pipeline, PollReport
-from watcher.routing import due_time, retry_delay, route
-from watcher.store import DB_NAME, Store
+from watcher.pipeline.poll import Pipeline, PollReport
+from watcher.runner.health import check_stale
+from watcher.store.sqlite import DB_NAME, Store
 
 from standins import FeedServer, JsonStandIn, SignalStandIn, SmtpStandIn, TelegramStandIn
 

@@ -223,8 +223,8 @@ def test_once_leaves_a_running_daemons_sends_alone(rig: Rig) -> None:
     """A row `sending` while a daemon holds the state lock is the daemon's, not a crash's."""
     import fcntl
 
-    from watcher.daemon import LOCK_NAME
-    from watcher.store import Store
+    from watcher.runner.service import LOCK_NAME
+    from watcher.store.sqlite import Store
 
     rig.signal.set_down(True)
     assert rig.run("once") == 0
@@ -247,7 +247,7 @@ def test_an_unexpected_error_in_one_poll_does_not_stop_the_others(
 ) -> None:
     import sqlite3
 
-    from watcher.pipeline import Pipeline
+    from watcher.pipeline.poll import Pipeline
 
     real = Pipeline._record
 

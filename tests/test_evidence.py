@@ -1,4 +1,4 @@
-"""The evidence archive (watcher.evidence): content-addressed files and their sidecars."""
+"""The evidence archive (watcher.store.evidence): content-addressed files and their sidecars."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from watcher import evidence
 from watcher.models import FetchResult
+from watcher.store import evidence
 
 FEED = FetchResult(
     "https://news.example/feed/",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from watcher.fetch import Fetcher, human_size, parse_retry_after
+from watcher.fetch.client import Fetcher, human_size, parse_retry_after
 
 from hostile import HostileServer
 
@@ -249,7 +249,7 @@ def test_only_http_links_are_fetched() -> None:
 def test_address_kinds(address: str, kind: str | None) -> None:
     import ipaddress
 
-    from watcher.netguard import address_kind
+    from watcher.fetch.netguard import address_kind
 
     assert address_kind(ipaddress.ip_address(address)) == kind
 
@@ -325,7 +325,7 @@ def test_retry_after_as_a_far_date_is_capped_like_seconds() -> None:
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
 def test_deflate_is_read_zlib_wrapped_or_raw(wbits: int) -> None:
     """RFC 9110 says zlib-wrapped; many servers send raw deflate. Both must decode."""
-    from watcher.fetch import _Decoder
+    from watcher.fetch.client import _Decoder
 
     body = b"<rss>" + b"sub-decree " * 5000 + b"</rss>"
     packer = zlib.compressobj(9, zlib.DEFLATED, wbits)

@@ -25,8 +25,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from watcher import minhash, stories
 from watcher.demo.sample import render_dates, render_demo_feeds
+from watcher.identity import minhash, stories
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import parse_items
 

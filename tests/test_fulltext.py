@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from watcher.cli import main
-from watcher.fulltext import is_pdf, pdf_text, read_page
-from watcher.khmer import normalise_khmer
-from watcher.limon import limon_decode, limon_encode, limon_variants
+from watcher.fetch.fulltext import is_pdf, pdf_text, read_page
+from watcher.text.khmer import normalise_khmer
+from watcher.text.limon import limon_decode, limon_encode, limon_variants
 
 from pdfgen import minimal_pdf
 from standins import FeedServer

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from watcher.health import check_stale, decide_stale
 from watcher.models import Channel, Config, Settings, Source
-from watcher.store import SourceState, Store
+from watcher.runner.health import check_stale, decide_stale
+from watcher.store.sqlite import SourceState, Store
 
 TZ = ZoneInfo("Asia/Phnom_Penh")
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 10:00 in Phnom Penh

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.identity import (
+from watcher.identity.keys import (
     canonical_url,
     clean_url,
     content_hash,

@@ -16,7 +16,7 @@ import pytest
 
 from watcher.matching import Matcher, match_normalise
 from watcher.models import Person, Severity, Watchlist
-from watcher.normalise import align
+from watcher.text.normalise import align
 
 CASES = Path(__file__).parent / "data" / "matching" / "cases"
 
@@ -181,7 +181,7 @@ def test_docs_example(watchlist: dict[str, Any], example: dict[str, Any]) -> Non
 
 
 def test_docs_list_every_term_set_and_word() -> None:
-    from watcher.termsets import TERMSETS
+    from watcher.matching.termsets import TERMSETS
 
     text = DOCS.read_text(encoding="utf-8")
     for name, words in TERMSETS.items():

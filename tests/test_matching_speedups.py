@@ -20,13 +20,13 @@ import pytest
 from rapidfuzz.distance import DamerauLevenshtein
 from test_matching import CASE_FILES, _load, _watchlist
 
-from watcher import khmer, normalise
 from watcher.matching import Matcher
 from watcher.matching.compiler import CompiledWatchlists
+from watcher.matching.names import match_normalise
 from watcher.matching.text import _HAS_INVISIBLE as _needle_invisible
 from watcher.matching.text import _needle_regex
 from watcher.models import Person, Watchlist
-from watcher.names import match_normalise
+from watcher.text import khmer, normalise
 
 
 def test_match_agrees_with_explain_on_every_case() -> None:

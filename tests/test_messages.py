@@ -1,4 +1,4 @@
-"""Tests for watcher.messages: what each channel finally receives (SPEC §7).
+"""Tests for watcher.delivery.messages: what each channel finally receives (SPEC §7).
 
 Limits are checked both on what `render_*` returns and, where Apprise rewrites the
 text on its way out (Telegram's HTML reducer, Signal's status prefix, the email's
@@ -26,7 +26,7 @@ import pytest
 from apprise.plugins.email.base import NotifyEmail
 from apprise.plugins.telegram import TelegramHTMLReducer
 
-from watcher.messages import (
+from watcher.delivery.messages import (
     EMAIL,
     GENERIC,
     SIGNAL,

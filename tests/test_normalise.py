@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from watcher.khmer import count_words, normalise_khmer, segment_words
 from watcher.matching import match_normalise
-from watcher.normalise import align, html_to_text, normalise
+from watcher.text.khmer import count_words, normalise_khmer, segment_words
+from watcher.text.normalise import align, html_to_text, normalise
 
 DATA = Path(__file__).parent / "data" / "matching"
 with (DATA / "normalise.toml").open("rb") as _f:

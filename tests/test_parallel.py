@@ -1,4 +1,4 @@
-"""Feed parsing in worker processes (watcher.parallel) gives what parsing in a thread gives."""
+"""Feed parsing in worker processes (watcher.pipeline.pool) gives what parsing in a thread gives."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from watcher import parallel
-from watcher.analysis import Job, analyse
 from watcher.matching import Matcher
 from watcher.models import FetchResult, Item, Severity, Source, Watchlist
-from watcher.parallel import ParsePool
+from watcher.pipeline import pool as parallel
+from watcher.pipeline.analysis import Job, analyse
+from watcher.pipeline.pool import ParsePool
 from watcher.sources import SourceError, parse_items
 
 DATA = Path(__file__).parent / "data" / "feeds"
@@ -105,7 +105,7 @@ def test_workers_that_cannot_start_leave_the_work_to_threads(tmp_path: Path) -> 
         "import asyncio, sys\n"
         "sys.path.insert(0, 'tests')\n"
         "from test_parallel import WATCHLISTS, _jobs\n"
-        "from watcher.parallel import ParsePool\n"
+        "from watcher.pipeline.pool import ParsePool\n"
         "pool = ParsePool(workers=1)\n"
         "found = asyncio.run(pool.analyse(WATCHLISTS, 'Feed', _jobs()))\n"
         "print(sum(len(a.matches) for a in found), pool._unusable)\n"
@@ -134,7 +134,7 @@ def test_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
         f"open({str(marker)!r}, 'a').write('imported\\n')\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_parallel import WATCHLISTS, _jobs\n"
-        "from watcher.parallel import ParsePool\n"
+        "from watcher.pipeline.pool import ParsePool\n"
         "if __name__ == '__main__':\n"
         "    pool = ParsePool(workers=2)\n"
         "    found = asyncio.run(pool.analyse(WATCHLISTS, 'Feed', _jobs()))\n"

@@ -237,7 +237,7 @@ any = ["sub-decree"]
         fetched = {r.path for r in site.requests}
     assert {"/new.xml", "/mid.xml"} <= fetched
     assert "/old.xml" not in fetched  # only the two newest children are read
-    from watcher.store import Store
+    from watcher.store.sqlite import Store
 
     store = Store(tmp_path / "state" / "watcher.sqlite3")
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from watcher.models import Alert, Item, Match, Severity
-from watcher.store import MIGRATIONS, Store
+from watcher.store.sqlite import MIGRATIONS, Store
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
@@ -116,7 +116,7 @@ def test_upgrade_marks_the_items_of_each_sources_first_poll(tmp_path: Path) -> N
 def test_upgrade_from_schema_5_rebuilds_story_bands_from_the_signatures(tmp_path: Path) -> None:
     # Schema 7: band rows lose their date and the index by item; the band keys of a
     # database written with 42 bands of 3 rows are made again from its signatures.
-    from watcher import stories
+    from watcher.identity import stories
 
     words = " ".join(f"word{n * 7919 % 1000}" for n in range(120))
     item = Item(source="A", guid="g", link=None, title="A headline", content=words)

@@ -2,7 +2,7 @@
 
 The fixtures in tests/data/stories/ are feeds served by a loopback FeedServer and polled by
 `watcher once` (watcher.cli.main) into a Signal stand-in, plus pure tests of the
-near-duplicate decision in watcher.stories measured over every pair of fixture items.
+near-duplicate decision in watcher.identity.stories measured over every pair of fixture items.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from watcher import stories
 from watcher.cli import main
 from watcher.demo.sample import render_dates
+from watcher.identity import stories
 from watcher.models import FetchResult, Item, Source
 from watcher.sources import parse_items
-from watcher.store import Store
+from watcher.store.sqlite import Store
 
 from standins import FeedServer, SignalStandIn
 
@@ -396,8 +396,8 @@ def test_one_story_whatever_order_its_sources_are_recorded_in(
     import asyncio
 
     from watcher.config import load_config
-    from watcher.fetch import Fetcher
-    from watcher.pipeline import Pipeline
+    from watcher.fetch.client import Fetcher
+    from watcher.pipeline.poll import Pipeline
 
     config = load_config(rig.config)
     store = rig.store()

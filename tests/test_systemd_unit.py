@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher.daemon import STOP_WITHIN
-from watcher.durations import parse_duration
+from watcher.config.durations import parse_duration
+from watcher.runner.daemon import STOP_WITHIN
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "watcher.service"
 ANALYZE = shutil.which("systemd-analyze")

@@ -23,17 +23,17 @@ from zoneinfo import ZoneInfo
 
 from watcher import __version__
 from watcher.config import ConfigError, default_config_path, load_config
-from watcher.delivery import Deliverer, apprise_send, redact, secrets_of
-from watcher.evidence import Evidence
-from watcher.fetch import Fetcher
-from watcher.health import check_stale
+from watcher.delivery.messages import channel_kind, render_alert, render_notice
+from watcher.delivery.send import Deliverer, apprise_send, redact, secrets_of
+from watcher.fetch.client import Fetcher
 from watcher.logs import redaction_filter, setup_logging
 from watcher.matching import Matcher
-from watcher.messages import channel_kind, render_alert, render_notice
 from watcher.models import Config
-from watcher.parallel import ParsePool
-from watcher.pipeline import Pipeline, PollReport, utcnow
-from watcher.store import DB_NAME, Store, StoredAlert
+from watcher.pipeline.poll import Pipeline, PollReport, utcnow
+from watcher.pipeline.pool import ParsePool
+from watcher.runner.health import check_stale
+from watcher.store.evidence import Evidence
+from watcher.store.sqlite import DB_NAME, Store, StoredAlert
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -134,7 +134,7 @@ def _print_poll(reports: Sequence[PollReport], out: io.TextIOBase | None = None)
 async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> int:
     """Poll every source once and deliver what is due; the body of `watcher once`."""
     fetcher = _fetcher(config)
-    parse_pool = ParsePool()  # feed parsing on every core (watcher.parallel)
+    parse_pool = ParsePool()  # feed parsing on every core (watcher.pipeline.pool)
     try:
         if dry_run:
             with store.atomic(rollback=True):
@@ -152,7 +152,7 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
             return EXIT_OK
         # A `sending` row is a crashed sender's, unless a daemon on this state is
         # sending it right now: then leave it to the daemon.
-        from watcher.daemon import daemon_running
+        from watcher.runner.service import daemon_running
 
         recovered = 0 if daemon_running(config.settings.state_dir) else store.recover()
         if recovered:
@@ -225,7 +225,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     store = Store(path)
     try:
-        from watcher.daemon import daemon_running, describe_daemon
+        from watcher.runner.service import daemon_running, describe_daemon
 
         running = daemon_running(config.settings.state_dir)
         print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
@@ -317,7 +317,7 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from watcher.explain import explain_target
+    from watcher.runner.explain import explain_target
 
     config = _load(args)
     if config is None:
@@ -419,7 +419,7 @@ def _export_row(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from watcher.daemon import run_daemon
+    from watcher.runner.daemon import run_daemon
 
     return run_daemon(_config_path(args), verbose=args.verbose)
 

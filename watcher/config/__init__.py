@@ -31,8 +31,8 @@ from pathlib import Path
 from watcher.config.issues import ConfigError, ConfigIssue
 from watcher.config.loader import Loader
 from watcher.config.people import load_people
+from watcher.matching.termsets import TERMSETS
 from watcher.models import Config
-from watcher.termsets import TERMSETS
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
+from watcher.config.durations import parse_duration, parse_size
 from watcher.config.issues import toml_repr, toml_type
-from watcher.durations import parse_duration, parse_size
 from watcher.models import Severity
 from watcher.sources import KINDS
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from watcher.config import ConfigError, load_config
 from watcher.demo.loopback import SignalStandIn, demo_feed_server
 from watcher.demo.sample import write_demo_config
-from watcher.pipeline import utcnow
-from watcher.store import Store
+from watcher.pipeline.poll import utcnow
+from watcher.store.sqlite import Store
 
 RULE = "─" * 72
 

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.decide import decide, gather, people_can_count
 from watcher.matching.hits import Evidence, Hit, Rejected
+from watcher.matching.names import match_normalise, skeleton
 from watcher.matching.report import Explanation, WatchlistReport, quote, terms_of
 from watcher.matching.scan import scan, scan_fuzzy
 from watcher.matching.snippets import SNIPPET_CHARS as SNIPPET_CHARS
@@ -41,7 +42,6 @@ from watcher.matching.snippets import snippet
 from watcher.matching.snippets import snippet_at as snippet_at
 from watcher.matching.text import ItemText
 from watcher.models import Match, Watchlist
-from watcher.names import match_normalise, skeleton
 
 _NO_EVIDENCE = Evidence()  # read only: what a watchlist without hits has
 

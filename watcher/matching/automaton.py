@@ -13,7 +13,7 @@ from typing import Final
 
 import ahocorasick_rs
 
-from watcher.khmer import is_khmer
+from watcher.text.khmer import is_khmer
 
 # Roles a hit can play for one watchlist.
 ANY: Final = -1

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import Stemmer  # type: ignore[import-not-found,import-untyped,unused-ignore]
 from rapidfuzz.distance import DamerauLevenshtein
 
-from watcher.khmer import is_khmer
 from watcher.matching.automaton import (
     ANCHOR,
     ANY,
@@ -28,9 +27,10 @@ from watcher.matching.automaton import (
     Role,
     exact_group,
 )
+from watcher.matching.names import HONORIFIC_WORDS, match_normalise, skeleton, strip_khmer_honorific
+from watcher.matching.termsets import expand_terms
 from watcher.models import Person, Watchlist
-from watcher.names import HONORIFIC_WORDS, match_normalise, skeleton, strip_khmer_honorific
-from watcher.termsets import expand_terms
+from watcher.text.khmer import is_khmer
 
 _FUZZY_MIN_TOKEN = 3  # a shorter name part must match exactly (SPEC §5)
 _FUZZY_MIN_ANCHOR = 3  # the exact part that locates a fuzzy candidate ("am" is too common)

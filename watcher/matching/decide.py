@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from watcher import proximity
-from watcher.khmer import count_words, is_khmer
+from watcher.matching import proximity
 from watcher.matching.automaton import ANCHOR, ANY, NEAR, NONE, PERSON, Role
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.hits import Evidence, Hit
@@ -22,7 +21,8 @@ from watcher.matching.report import describe, first_each, name_detail
 from watcher.matching.snippets import snippet_at
 from watcher.matching.text import ItemText
 from watcher.models import Match, Watchlist
-from watcher.normalise import normalise
+from watcher.text.khmer import count_words, is_khmer
+from watcher.text.normalise import normalise
 
 
 def gather(compiled: CompiledWatchlists, hits: list[Hit], source: str) -> dict[int, Evidence]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from watcher.khmer import ends_cluster, is_khmer, starts_cluster
 from watcher.matching.automaton import FORM_ALONE, FORM_OTHER_ORDER, is_word_char
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.hits import Evidence, Hit
+from watcher.matching.names import NOT_A_NAME, khmer_honorific_before, official_title_before
 from watcher.matching.report import describe
 from watcher.matching.text import ItemText, neighbour
-from watcher.names import NOT_A_NAME, khmer_honorific_before, official_title_before
+from watcher.text.khmer import ends_cluster, is_khmer, starts_cluster
 
 
 def person_mentions(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from watcher.khmer import is_khmer
 from watcher.matching.hits import Hit
+from watcher.matching.names import HONORIFIC_WORDS, khmer_honorific_before
+from watcher.matching.termsets import expand_terms
 from watcher.matching.text import ItemText
 from watcher.models import Match, Watchlist
-from watcher.names import HONORIFIC_WORDS, khmer_honorific_before
-from watcher.termsets import expand_terms
+from watcher.text.khmer import is_khmer
 
 
 @dataclass(frozen=True)

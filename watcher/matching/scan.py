@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from watcher.khmer import ends_cluster, starts_cluster
 from watcher.matching.automaton import ANCHOR, Group, Role, is_word_char
 from watcher.matching.compiler import CompiledWatchlists, NearPart
 from watcher.matching.hits import Hit, Rejected
 from watcher.matching.text import ItemText, neighbour, term_initials
+from watcher.text.khmer import ends_cluster, starts_cluster
 
 
 def scan(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from watcher.khmer import cluster_start_at_or_before
-from watcher.normalise import Aligned
+from watcher.text.khmer import cluster_start_at_or_before
+from watcher.text.normalise import Aligned
 
 SNIPPET_CHARS: Final = 200
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from itertools import accumulate
 
-from watcher import proximity
-from watcher.khmer import is_khmer
-from watcher.names import match_normalise, skeleton
-from watcher.normalise import Aligned, align
+from watcher.matching import proximity
+from watcher.matching.names import match_normalise, skeleton
+from watcher.text.khmer import is_khmer
+from watcher.text.normalise import Aligned, align
 
 _INITIAL_TOKEN = re.compile(r"[a-z]")
 _SMALL_WORDS = frozenset(("of", "and", "for", "the", "on", "de", "du", "&"))

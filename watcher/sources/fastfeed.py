@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from watcher.models import FetchResult, Item, Source
-from watcher.normalise import html_to_text
 from watcher.sources.base import parse_date
+from watcher.text.normalise import html_to_text
 
 
 class _Decline(Exception):

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from watcher.models import FetchResult, Item, Source
-from watcher.normalise import html_to_text
 from watcher.sources.base import SourceError, parse_date
 from watcher.sources.fastfeed import parse_fast
+from watcher.text.normalise import html_to_text
 
 
 def _when(entry: Any, key: str, tz: str) -> datetime | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
-from watcher.khmer import KHMER_RANGE, normalise_khmer
+from watcher.text.khmer import KHMER_RANGE, normalise_khmer
 
 # Invisible characters (SPEC §5): zero-width space and joiners, word joiner, invisible
 # separator, BOM, soft hyphen, Khmer inherent vowels (U+17B4/U+17B5, "should not be

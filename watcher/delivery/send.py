@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from watcher.messages import (
+from watcher.delivery.messages import (
     Rendered,
     channel_kind,
     format_time,
@@ -34,9 +34,9 @@ from watcher.messages import (
     render_digest,
     render_notice,
 )
+from watcher.delivery.routing import retry_delay
 from watcher.models import Alert, Channel, Config, Severity
-from watcher.routing import retry_delay
-from watcher.store import Delivery, Store
+from watcher.store.sqlite import Delivery, Store
 
 log = logging.getLogger("watcher.delivery")
 

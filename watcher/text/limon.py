@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from watcher.khmer import normalise_khmer
+from watcher.text.khmer import normalise_khmer
 
 _CONSONANTS = {
     "ក": "k", "ខ": "x", "គ": "K", "ឃ": "X", "ង": "g",

@@ -1,7 +1,7 @@
-"""The SQLite schema of the state database, as the migrations that build it (watcher.store).
+"""The SQLite schema of the state database, as the migrations that build it (watcher.store.sqlite).
 
 Kept apart from the store's operations so that each stays readable: this file is data
-(SQL), watcher/store.py the code that runs it.
+(SQL), watcher/store/sqlite.py the code that runs it.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN last_warning TEXT;
     ALTER TABLE sources ADD COLUMN last_warning_at REAL;
     """,
-    # 4: story fingerprints for near-duplicate detection (SPEC §6, watcher/stories.py): one
+    # 4: story fingerprints for near-duplicate detection (SPEC §6, watcher/identity/stories.py): one
     # MinHash signature per item and its LSH band keys, indexed so that finding an item's
     # copies is an index lookup however many stories the store holds; plus the indexes that
     # item identity (by link within a source) and pruning (by last sight) use.
@@ -156,14 +156,14 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE (source, first_seen) IN (SELECT source, MIN(first_seen) FROM items GROUP BY source);
     """,
     # 6: an alert whose every message was dropped because its story merged with an
-    # earlier alerted one (watcher.dedup.unsent_duplicates) names that alert.
+    # earlier alerted one (watcher.identity.dedup.unsent_duplicates) names that alert.
     """
     ALTER TABLE alerts ADD COLUMN merged_into INTEGER;
     """,
     # 7: band rows are (band_key, item_id) only: the window is checked on the fingerprint,
     # and replacing a fingerprint deletes its rows by their keys (recomputed from the old
     # signature), so the index by item, one more insert per band row, goes. `store_meta`
-    # remembers how band keys are made (watcher.stories.BANDING): Store._rebuild_bands
+    # remembers how band keys are made (watcher.identity.stories.BANDING): Store._rebuild_bands
     # makes them again from the signatures when that changes, as it does here. The outbox
     # index by channel serves digest_held_until, asked once per alert and channel.
     """

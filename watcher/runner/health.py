@@ -17,9 +17,9 @@ from datetime import datetime, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from watcher.messages import format_time
+from watcher.delivery.messages import format_time
 from watcher.models import Config, Source
-from watcher.store import SourceState, Store
+from watcher.store.sqlite import SourceState, Store
 
 log = logging.getLogger("watcher.health")
 

@@ -10,7 +10,7 @@ functions) rather than taken from datasketch, whose MinHash runs SHA-1 once per 
 Python and whose package pulls in scipy (1.3 s and 74 MB on every start; docs/performance.md).
 
 - Character shingles, not words, because Khmer is written without spaces between words; after
-  `watcher.normalise.normalise` (case, dashes, invisible characters, Khmer mark order) a
+  `watcher.text.normalise.normalise` (case, dashes, invisible characters, Khmer mark order) a
   republication that only re-typed zero-width spaces or reordered marks has the same shingles.
 - Headline plus the first `LEAD_CHARS` of the body, not the whole text: outlets' feeds carry
   anything from a 55-word excerpt to the full article, and a syndicated copy adds its own
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from watcher.models import Item
-from watcher.normalise import normalise
+from watcher.text.normalise import normalise
 
 # Bump METHOD whenever any parameter below changes: stored fingerprints of another method are
 # not comparable (the store drops them; they only matter for WINDOW anyway).
@@ -137,7 +137,7 @@ def fingerprint(item: Item) -> Fingerprint | None:
     if len(text) - SHINGLE + 1 < MIN_SHINGLES:
         return None
     # Imported here, not above: only the processes that fingerprint load numpy.
-    from watcher import minhash
+    from watcher.identity import minhash
 
     found = minhash.shingle_hashes(text)
     if len(found) < MIN_SHINGLES:

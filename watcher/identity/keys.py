@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from watcher.models import Item
-from watcher.normalise import normalise
+from watcher.text.normalise import normalise
 
 # Query parameters that only say how a reader arrived (campaign trackers, share
 # widgets, mail tools). Dropped before comparing links. Prefixes end in "_".

@@ -10,7 +10,7 @@ which refuses private addresses) and reads:
 - PDF (by Content-Type or the `%PDF-` signature: gazettes serve PDFs as
   application/octet-stream) with pypdf, at most MAX_PDF_PAGES pages. Text drawn
   in a legacy Limon font is ASCII gibberish; it is decoded to Unicode Khmer
-  (`watcher.limon`) and added to the text, so that a sub-decree typeset in
+  (`watcher.text.limon`) and added to the text, so that a sub-decree typeset in
   Limon S1 is still caught.
 """
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from watcher.fetch import Fetcher
-from watcher.limon import limon_decode
+from watcher.fetch.client import Fetcher
 from watcher.models import Item, Source
-from watcher.normalise import html_to_text
+from watcher.text.limon import limon_decode
+from watcher.text.normalise import html_to_text
 
 log = logging.getLogger("watcher.fulltext")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from watcher.fetch import Fetcher
+from watcher.fetch.client import Fetcher
 from watcher.models import Config, FetchResult, Source
-from watcher.normalise import html_to_text
 from watcher.sources import SourceError, parse_items
+from watcher.text.normalise import html_to_text
 
 
 def _looks_like_url(target: str) -> bool:

@@ -22,7 +22,7 @@ import itertools
 import re
 from functools import lru_cache
 
-from watcher.normalise import normalise
+from watcher.text.normalise import normalise
 
 # --- sentences ------------------------------------------------------------------------
 

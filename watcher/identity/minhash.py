@@ -1,9 +1,10 @@
 """MinHash signatures and LSH band keys with numpy: the arithmetic behind story fingerprints.
 
-Kept apart from watcher.stories so that only the processes that compute fingerprints
-(the pool's workers, watcher.parallel) load numpy; the main process, which only
+Kept apart from watcher.identity.stories so that only the processes that compute fingerprints
+(the pool's workers, watcher.pipeline.pool) load numpy; the main process, which only
 compares signatures, does not (numpy is ~15 MB of resident memory per process).
-Every parameter (NUM_PERM, SHINGLE, SEED_KEY) is watcher.stories'; band keys are made there.
+Every parameter (NUM_PERM, SHINGLE, SEED_KEY) is watcher.identity.stories'; band keys are
+made there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from watcher.stories import NUM_PERM, SEED_KEY, SHINGLE
+from watcher.identity.stories import NUM_PERM, SEED_KEY, SHINGLE
 
 
 def _hash_constants(count: int, label: bytes) -> np.ndarray:

@@ -1,12 +1,12 @@
-"""What the store hands back: plain records of its rows (watcher.store)."""
+"""What the store hands back: plain records of its rows (watcher.store.sqlite)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from watcher.identity.stories import Fingerprint
 from watcher.models import Alert
-from watcher.stories import Fingerprint
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ One APScheduler 3 `AsyncIOScheduler` runs these jobs:
   job sends them every `DELIVERY_EVERY` seconds; a poll that alerted, or a notice
   for the admin, starts a round at once. Rounds never overlap: two rounds could
   both claim and send the same row.
-- `health`: stale-source reports to the admin channel (`watcher.health.check_stale`).
+- `health`: stale-source reports to the admin channel (`watcher.runner.health.check_stale`).
 - `heartbeat`: the row `watcher status` reads, and systemd's `STATUS=` line.
 - `config-watch`: a changed config file (mtime) is reloaded, as SIGHUP does.
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -44,8 +43,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +52,18 @@ from apscheduler.job import Job  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from watcher.config import ConfigError, load_config
-from watcher.delivery import Deliverer, SendOutcome, apprise_send, redact, secrets_of
-from watcher.fetch import Fetcher
-from watcher.health import check_stale
+from watcher.delivery.messages import Rendered
+from watcher.delivery.send import Deliverer, SendOutcome, apprise_send, redact, secrets_of
+from watcher.fetch.client import Fetcher
 from watcher.logs import redaction_filter
 from watcher.matching import Matcher
-from watcher.messages import Rendered, format_time
 from watcher.models import Channel, Config, Settings, Source
-from watcher.parallel import ParsePool
-from watcher.pipeline import Pipeline, utcnow
-from watcher.store import DaemonState, Store
+from watcher.pipeline.poll import Pipeline, utcnow
+from watcher.pipeline.pool import ParsePool
+from watcher.runner.health import check_stale
+from watcher.runner.schedule import first_poll, jitter, poll_deadline
+from watcher.runner.service import InstanceLock, sd_notify, watchdog_seconds
+from watcher.store.sqlite import Store
 
 log = logging.getLogger("watcher.daemon")
 
@@ -73,85 +74,16 @@ HEALTH_EVERY = 60.0  # seconds between stale-source checks
 # Seconds between prunes of old item text and fingerprints (Store.prune, as `once` does
 # after each run): retention is counted in days, so once a day is enough.
 PRUNE_EVERY = 86400.0
-START_SPREAD = 60.0  # first polls of due sources are spread over at most this many seconds
 STOP_WITHIN = 7.5  # seconds after SIGTERM that in-flight sends may take (SPEC §9: 10 s)
 LOOP_LAG_WARN = 1.0  # seconds the event loop may be late before it is logged
 SCHEDULER_STALL = 60.0  # a heartbeat job overdue this long means the scheduler is wedged
-HEARTBEAT_STALE = 30.0  # `status`: a heartbeat older than this is a daemon not responding
-LOCK_NAME = "watcher.lock"
 
 
 class ShuttingDown(Exception):
     """Raised in a send worker after SIGTERM, so that no new send begins."""
 
 
-# -- systemd (sd_notify(3), sd_watchdog_enabled(3)) -------------------------------------
-
-
-def sd_notify(message: str) -> bool:
-    """Send one message (`READY=1`, `WATCHDOG=1`, `STATUS=…`) to systemd's notify
-    socket; False when there is none or it cannot be reached."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return False
-    if address.startswith("@"):  # an abstract socket, as systemd writes it
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(address)
-            sock.sendall(message.encode())
-    except OSError:
-        return False
-    return True
-
-
-def watchdog_seconds(environ: Mapping[str, str], pid: int) -> float | None:
-    """systemd's watchdog period from `WATCHDOG_USEC`, or None when it is not asked of this
-    process (unset, not a positive number, or `WATCHDOG_PID` names another process)."""
-    try:
-        usec = int(environ.get("WATCHDOG_USEC", ""))
-    except ValueError:
-        return None
-    if usec <= 0:
-        return None
-    owner = environ.get("WATCHDOG_PID", "")
-    if owner and owner != str(pid):
-        return None
-    return usec / 1_000_000
-
-
-# -- pure scheduling decisions ------------------------------------------------------------
-
-
-def poll_deadline(settings: Settings) -> float:
-    """The hard limit, in seconds, on one poll of one source: fetch, parse, match, record.
-
-    The fetcher's own `timeout` covers one request; this covers everything else (waiting
-    for a per-host slot, fulltext pages, a parser that never returns).
-    """
-    return settings.timeout * 3 + 30.0
-
-
-def first_poll(
-    interval: float, last_poll: datetime | None, now: datetime, rng: random.Random
-) -> datetime:
-    """When a source is polled first after a (re)start or a reload.
-
-    A source polled less than an interval ago keeps its cadence; one that is due is
-    polled at a random point within `min(interval, START_SPREAD)`, so many due sources
-    do not all go at once.
-    """
-    if last_poll is not None:
-        due = last_poll + timedelta(seconds=interval)
-        if due > now:
-            return due
-    return now + timedelta(seconds=rng.uniform(0, min(interval, START_SPREAD)))
-
-
-def _jitter(interval: float) -> float:
-    # Up to a tenth of the interval (at most a minute): sources that share an interval
-    # drift apart instead of polling in lockstep.
-    return min(interval * 0.1, 60.0)
+# -- helpers ------------------------------------------------------------------------------
 
 
 def _interval_of(job: Job) -> float | None:
@@ -179,98 +111,6 @@ def _new_fetcher(settings: Settings) -> Fetcher:
     )
 
 
-# -- one daemon per state directory -------------------------------------------------------
-
-
-class InstanceLock:
-    """An exclusive `flock` on `LOCK_NAME` in the state directory.
-
-    Two daemons on one database would both claim and send the same outbox rows. The
-    kernel drops the lock when the process dies, even by SIGKILL, so a crash never
-    leaves a stale lock behind (a pid file would).
-    """
-
-    def __init__(self, state_dir: str | Path) -> None:
-        self.path = Path(state_dir) / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self, wait: float = 3.0) -> bool:
-        """Take the lock, retrying for `wait` seconds (`status` holds it for an instant)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        end = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= end:
-                    os.close(fd)
-                    return False
-                time.sleep(0.1)
-                continue
-            self._fd = fd
-            return True
-
-    def release(self) -> None:
-        """Drop the lock (closing the file does)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def daemon_running(state_dir: str | Path) -> bool | None:
-    """Whether a `watcher run` holds this state directory's lock; None when this
-    process cannot tell (the lock file is not readable to it)."""
-    path = Path(state_dir) / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _ago(seconds: float) -> str:
-    if seconds < 120:
-        return f"{max(0, round(seconds))} s ago"
-    if seconds < 7200:
-        return f"{round(seconds / 60)} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def describe_daemon(
-    running: bool | None, state: DaemonState | None, now: datetime, tz: tzinfo
-) -> str:
-    """The `Daemon: …` line of `watcher status`, from the lock and the heartbeat row."""
-    if state is None:
-        return "Daemon: running" if running else "Daemon: not running (never started here)"
-    age = (now - state.heartbeat).total_seconds()
-    who = f"pid {state.pid} on {state.host}, since {format_time(state.started, tz)}"
-    if running is None:  # no access to the lock: judge by the heartbeat alone
-        running = state.stopped is None and age < HEARTBEAT_STALE
-    if running:
-        if age >= HEARTBEAT_STALE:
-            return f"Daemon: running but NOT RESPONDING, last heartbeat {_ago(age)} ({who})"
-        return f"Daemon: running ({who}; last heartbeat {_ago(age)})"
-    if state.stopped is not None:
-        return f"Daemon: not running (stopped {format_time(state.stopped, tz)})"
-    return (
-        f"Daemon: not running (last heartbeat {format_time(state.heartbeat, tz)}; "
-        "it did not stop cleanly)"
-    )
-
-
 # -- the daemon ---------------------------------------------------------------------------
 
 
@@ -290,8 +130,8 @@ class Daemon:
         self.store = store
         self.fetcher = _new_fetcher(config.settings)
         # Matching runs in the pool's workers; the main process compiles the watchlists
-        # only if it has to match itself (a pool that cannot start; watcher.pipeline).
-        self.parse_pool = ParsePool()  # feed parsing on every core (watcher.parallel)
+        # only if it has to match itself (a pool that cannot start; watcher.pipeline.poll).
+        self.parse_pool = ParsePool()  # feed parsing on every core (watcher.pipeline.pool)
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -477,7 +317,7 @@ class Daemon:
                 self.poll_job,
                 "interval",
                 seconds=source.interval,
-                jitter=_jitter(source.interval),
+                jitter=jitter(source.interval),
                 next_run_time=when,
                 args=[source.name],
                 id=job_id,

@@ -2,7 +2,7 @@
 
 This is the CPU-heavy part of a poll (matching and MinHash cost about as much as parsing
 itself), kept apart from the pipeline so that it can run in the pool's worker
-processes (watcher.parallel) as well as in a thread of the main process: the same
+processes (watcher.pipeline.pool) as well as in a thread of the main process: the same
 function gives the same answer in either place.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from watcher import stories
+from watcher.identity import stories
 from watcher.matching import Matcher
 from watcher.models import Item, Match
 

@@ -8,7 +8,7 @@ A small pool of processes does that work instead, in two jobs per poll:
 
 - `parse`: a fetched feed body → its items;
 - `analyse`: the new or changed items (the pipeline decides which, with the store) →
-  their watchlist matches and fingerprints (watcher.analysis). Each worker compiles
+  their watchlist matches and fingerprints (watcher.pipeline.analysis). Each worker compiles
   the watchlists once, when it starts; new watchlists (a reloaded config) start a
   new pool.
 
@@ -35,9 +35,9 @@ from concurrent.futures.process import BrokenProcessPool
 from importlib.machinery import ModuleSpec
 from typing import TypeVar
 
-from watcher.analysis import Analysis, Job, analyse
 from watcher.matching import Matcher
 from watcher.models import FetchResult, Source, Watchlist
+from watcher.pipeline.analysis import Analysis, Job, analyse
 from watcher.sources import Parsed, parse_document
 
 log = logging.getLogger("watcher.parallel")
@@ -100,7 +100,7 @@ def _analyse_in_worker(source: str, jobs: Sequence[Job]) -> list[Analysis]:
 
 class ParsePool:
     """Parses and analyses in worker processes; each method has its in-thread twin's
-    contract (`parse_document`, `watcher.analysis.analyse`)."""
+    contract (`parse_document`, `watcher.pipeline.analysis.analyse`)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
@@ -207,7 +207,7 @@ class ParsePool:
     async def analyse(
         self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
     ) -> list[Analysis]:
-        """Matches and fingerprints of `jobs`, in order (watcher.analysis.analyse)."""
+        """Matches and fingerprints of `jobs`, in order (watcher.pipeline.analysis.analyse)."""
         if not jobs:
             return []
         return await self._run(

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # evidence is imported by the store; keep its imports light
-    from watcher.fulltext import Page
+    from watcher.fetch.fulltext import Page
     from watcher.models import FetchResult
 
 EVIDENCE_DIR = "evidence"

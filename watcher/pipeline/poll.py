@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from watcher import evidence, stories
-from watcher.analysis import Analysis, Job, analyse, matched_text
-from watcher.dedup import eligible, fresh_matches
-from watcher.fetch import GLOBAL_LIMIT, Conditional, Fetcher
-from watcher.fulltext import Page, fetch_pages
-from watcher.identity import (
+from watcher.delivery.routing import due_time, route
+from watcher.fetch.client import GLOBAL_LIMIT, Conditional, Fetcher
+from watcher.fetch.fulltext import Page, fetch_pages
+from watcher.identity import stories
+from watcher.identity.dedup import eligible, fresh_matches
+from watcher.identity.keys import (
     canonical_url,
     clean_url,
     content_hash,
@@ -31,10 +31,11 @@ from watcher.identity import (
 )
 from watcher.matching import Matcher
 from watcher.models import Alert, Config, FetchResult, Item, Match, Source
-from watcher.parallel import ParsePool
-from watcher.routing import due_time, route
+from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
+from watcher.pipeline.pool import ParsePool
 from watcher.sources import SourceError, parse_document, parse_items
-from watcher.store import KnownItem, SavedFingerprint, Store
+from watcher.store import evidence
+from watcher.store.sqlite import KnownItem, SavedFingerprint, Store
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -85,7 +86,7 @@ class Pipeline:
         parse_pool: ParsePool | None = None,
     ) -> None:
         self.config = config
-        # Feed bodies are parsed in worker processes when given one (watcher.parallel).
+        # Feed bodies are parsed in worker processes when given one (watcher.pipeline.pool).
         self.parse_pool = parse_pool
         self.store = store
         self.fetcher = fetcher
@@ -319,7 +320,7 @@ class Pipeline:
                 )
                 if fingerprint is not None:
                     # Kept together at the end of the poll: only another source's
-                    # items can be this one's text copies (watcher.stories), so none
+                    # items can be this one's text copies (watcher.identity.stories), so none
                     # of this poll's items needs another's fingerprint stored first.
                     fingerprints.append(
                         SavedFingerprint(item_id, story_id, source.name, dated, fingerprint)
@@ -402,7 +403,7 @@ class Pipeline:
         """The story a new item belongs to (SPEC §6), creating one if it is new.
 
         The same canonical link from any source, else a near-identical text from another
-        source within 7 days (watcher.stories), else a new story.
+        source within 7 days (watcher.identity.stories), else a new story.
         """
         by_link = by_text = None
         if canonical and names_one_article(

@@ -1,6 +1,6 @@
 """SQLite state: sources, items, stories, alerts and the outbox (SPEC §6, §7).
 
-All SQL of the project lives here (the schema in watcher/schema.py), behind domain
+All SQL of the project lives here (the schema in watcher/store/schema.py), behind domain
 operations, so that another store (PostgreSQL for several instances) can be added
 without touching the core.
 The database runs in WAL mode; `atomic()` groups operations into one
@@ -19,19 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from watcher.dedup import Queued, unsent_duplicates
-from watcher.evidence import Evidence
+from watcher.identity.dedup import Queued, unsent_duplicates
+from watcher.identity.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
+from watcher.identity.stories import METHOD as FINGERPRINT_METHOD
 from watcher.models import Alert, Match, Severity
-from watcher.schema import MIGRATIONS as MIGRATIONS
-from watcher.schema import split_sql
-from watcher.store_records import DaemonState as DaemonState
-from watcher.store_records import Delivery as Delivery
-from watcher.store_records import KnownItem as KnownItem
-from watcher.store_records import SavedFingerprint as SavedFingerprint
-from watcher.store_records import SourceState as SourceState
-from watcher.store_records import StoredAlert as StoredAlert
-from watcher.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
-from watcher.stories import METHOD as FINGERPRINT_METHOD
+from watcher.store.evidence import Evidence
+from watcher.store.records import DaemonState as DaemonState
+from watcher.store.records import Delivery as Delivery
+from watcher.store.records import KnownItem as KnownItem
+from watcher.store.records import SavedFingerprint as SavedFingerprint
+from watcher.store.records import SourceState as SourceState
+from watcher.store.records import StoredAlert as StoredAlert
+from watcher.store.schema import MIGRATIONS as MIGRATIONS
+from watcher.store.schema import split_sql
 
 DB_NAME = "watcher.sqlite3"
 
@@ -411,7 +411,7 @@ class Store:
 
     def _drop_unsent_duplicates(self, story_id: int) -> None:
         """After a merge: unsent messages that repeat an earlier alert of the story
-        are marked 'merged' and never sent (watcher.dedup.unsent_duplicates)."""
+        are marked 'merged' and never sent (watcher.identity.dedup.unsent_duplicates)."""
         rows = self.db.execute(
             "SELECT o.id, o.channel, o.alert_id, o.watchlists, o.state FROM outbox o "
             "JOIN alerts a ON a.id = o.alert_id WHERE a.story_id = ? AND o.state != 'merged'",
@@ -755,7 +755,7 @@ class Store:
             kind=row["kind"],
         )
 
-    # -- story identity and retention (SPEC §6; watcher/identity.py, watcher/stories.py) ---
+    # -- story identity and retention (SPEC §6; watcher/identity/) -------------
 
     def items_by_canonical(
         self, source: str, canonicals: Iterable[str]
@@ -837,7 +837,7 @@ class Store:
 
     def _rebuild_bands(self) -> None:
         """Make every band key again from the stored signatures, if they were made
-        another way (watcher.stories.BANDING changed; a new database has none)."""
+        another way (watcher.identity.stories.BANDING changed; a new database has none)."""
         banding = f"{BANDING} {FINGERPRINT_METHOD}"  # band rows of another METHOD go too
         row = self.db.execute("SELECT value FROM store_meta WHERE key = 'banding'").fetchone()
         if row is not None and row[0] == banding:

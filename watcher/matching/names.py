@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from watcher.khmer import starts_cluster
-from watcher.normalise import normalise
+from watcher.text.khmer import starts_cluster
+from watcher.text.normalise import normalise
 
 # A middle initial ("Theary C. Seng", SPEC §5) is dropped from text and names alike, so
 # the name matches with or without it. Single letters carry no meaning for any term.

@@ -12,7 +12,7 @@ out for waiting its turn.
 
 Two kinds of fetch: `fetch` for the URLs staff put in the config (trusted; httpx
 follows redirects), and `fetch_untrusted` for links found inside feeds (fulltext),
-which follows redirects itself and checks every hop with `watcher.netguard`.
+which follows redirects itself and checks every hop with `watcher.fetch.netguard`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from urllib.parse import urljoin, urlsplit
 import brotli
 import httpx
 
+from watcher.fetch.netguard import Refused, Target, check_url
 from watcher.models import FetchResult
-from watcher.netguard import Refused, Target, check_url
 
 _ZLIB_TYPE = type(zlib.decompressobj())
 MAX_REDIRECTS = 5
@@ -264,7 +264,7 @@ class Fetcher:
         allow_private: bool = False,
         accept: str | None = None,
     ) -> FetchResult:
-        """GET a link found in a feed, checking every hop against `watcher.netguard`.
+        """GET a link found in a feed, checking every hop against `watcher.fetch.netguard`.
 
         Redirects are followed here, at most MAX_REDIRECTS, each new address checked
         before connecting. The deadline covers the whole chain. Never raises for

@@ -198,3 +198,16 @@ def test_help_texts_carry_no_spec_section_numbers() -> None:
     assert len(texts) >= 9
     for text in texts:
         assert "§" not in text and "SPEC" not in text, text
+
+
+def test_status_and_export_on_no_state_yet_leave_nothing_behind(tmp_path: Path) -> None:
+    config = tmp_path / "watcher.toml"
+    text = (STATE / "under_a_file.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace("not_a_folder/state", "not/yet/state"), encoding="utf-8")
+    status = _watcher("-c", str(config), "status")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("No state yet")
+    export = _watcher("-c", str(config), "export")
+    assert export.returncode == 0, export.stderr
+    assert export.stdout.startswith("\ufeffid,created,")
+    assert [p.name for p in tmp_path.iterdir()] == ["watcher.toml"]

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from watcher import __version__
 from watcher.config import ConfigError, LoadedConfig, default_config_path, read_config
-from watcher.config.state_dir import state_dir_blocked, state_dir_problem
+from watcher.config.state_dir import state_dir_problem
 from watcher.delivery import Deliverer, apprise_send, redact, secrets_of
 from watcher.evidence import Evidence
 from watcher.fetch import Fetcher
@@ -279,15 +279,19 @@ def _open_store(config: Config, *, dry_run: bool = False) -> Store:
 
 
 def _state_exists(config: Config) -> bool:
-    """Whether the state database exists (`status` and `export` read, never create it)."""
+    """Whether the state database exists; `status` and `export` read it, never create it.
+
+    No database is "no state yet", unless the folder could never be made: then `once`
+    would fail too, and saying "run `watcher once` first" would send staff in a circle.
+    """
     try:
         if (Path(config.settings.state_dir) / DB_NAME).exists():
             return True
-        blocked = state_dir_blocked(config.settings.state_dir)
     except OSError as error:  # a parent folder that cannot be searched
         raise _state_error(config, error) from error
-    if blocked is not None:
-        raise _state_error(config, blocked)
+    problem = state_dir_problem(config.settings.state_dir)  # leaves nothing behind
+    if problem is not None:
+        raise _state_error(config, problem)
     return False
 
 

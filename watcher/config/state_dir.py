@@ -58,15 +58,3 @@ def state_dir_problem(path: str | Path, *, keep: bool = False) -> str | None:
 
 def _reason(error: OSError) -> str:
     return error.strerror or str(error)
-
-
-def state_dir_blocked(path: str | Path) -> str | None:
-    """Why the folder `path` could never be created, or None; creates nothing.
-
-    For commands that only read the state (`status`, `export`): a missing state folder is
-    "no state yet", unless a file stands where it or one of its parents should be.
-    """
-    step = Path(path)
-    while not step.exists() and step.parent != step:
-        step = step.parent
-    return None if step.is_dir() else f"not a folder: {step} is a file"

@@ -21,6 +21,7 @@ from watcher.config import (
     default_config_path,
     load_config,
     load_people,
+    read_config,
 )
 from watcher.config.durations import parse_duration, parse_size
 from watcher.models import Severity
@@ -373,6 +374,118 @@ def test_people_csv_problems_name_the_csv_and_its_line(
         assert issue.message.startswith(message)
 
 
+# Each malformed shape that once lost people without a word (issue 20): the error names the
+# line where the problem starts and the column, its advice matches the fix, and every other
+# row is still read.
+@pytest.mark.parametrize(
+    ("name", "expected", "people"),
+    [
+        pytest.param(
+            "stray_quote",
+            [(3, "name", 'the quote (") that opens the name here is not closed on this line')],
+            ["Chhim Sithar", "Theary Seng", "Chak Sopheap"],
+            id="stray-quote-at-line-start",
+        ),
+        pytest.param(
+            "unclosed_note",
+            [(2, "note", 'the quote (") that opens the note here is not closed on this line')],
+            ["Am Sam Ath", "Theary Seng"],
+            id="unclosed-note-then-quoted-note",
+        ),
+        pytest.param(
+            "unclosed_note_closed_later",
+            [(2, "note", 'the quote (") that opens the note here is not closed on this line')],
+            ["Am Sam Ath", "Theary Seng", "Chak Sopheap"],
+            id="unclosed-note-closed-rows-later",
+        ),
+        pytest.param(
+            "unclosed_last_line",
+            [(3, "note", 'the quote (") that opens the note here is not closed on this line')],
+            ["Chhim Sithar"],
+            id="unclosed-quote-on-the-last-line",
+        ),
+        pytest.param(
+            "text_after_quote",
+            [(2, "name", 'text after the closing quote (") of the name: remove the quotes')],
+            ["Theary Seng"],
+            id="text-after-a-closing-quote",
+        ),
+        pytest.param(
+            "quote_in_name",
+            [(2, "name", 'holds a quote (")')],
+            ["Theary Seng"],
+            id="quote-inside-a-name",
+        ),
+        pytest.param(
+            "comma_in_name",
+            [(2, "name", "holds a comma")],
+            ["Chhim Sithar"],
+            id="comma-inside-a-quoted-name",
+        ),
+        pytest.param(
+            "comma_in_alias",
+            [(2, "aliases", "holds a comma")],
+            ["Theary Seng"],
+            id="comma-inside-an-alias",
+        ),
+        pytest.param(
+            "line_break_in_alias",
+            [(2, "aliases", "holds a line break")],
+            ["Theary Seng"],
+            id="line-break-inside-an-alias",
+        ),
+    ],
+)
+def test_a_malformed_people_row_is_an_error_and_loses_nobody_else(
+    name: str, expected: list[tuple[int, str, str]], people: list[str]
+) -> None:
+    issues = check_config(PEOPLE / f"{name}.toml", {})
+    assert [(i.file, i.line, i.field) for i in issues] == [
+        (str(PEOPLE / f"{name}.csv"), line, field) for line, field, _ in expected
+    ]
+    for issue, (_, _, message) in zip(issues, expected, strict=True):
+        assert issue.message.startswith(message), issue.message
+        # The old advice for an unclosed quote was the opposite of the fix.
+        assert "quote a field that holds a comma" not in issue.message
+        if "not closed" in issue.message:
+            assert 'with a closing "' in issue.message
+    found, _ = load_people(PEOPLE / f"{name}.csv")
+    assert [p.name for p in found] == people
+
+
+def test_a_row_with_fewer_fields_than_the_header_is_a_warning() -> None:
+    path = PEOPLE / "fewer_fields.toml"
+    assert check_config(path, {}) == []
+    loaded = read_config(path, {})
+    csv_file = str(PEOPLE / "fewer_fields.csv")
+    assert [(w.file, w.line, w.field) for w in loaded.warnings] == [
+        (csv_file, 2, "row"),
+        (csv_file, 3, "row"),
+    ]
+    assert loaded.warnings[0].message == (
+        "warning: 1 field but the header has 3 (name, aliases, note): aliases, note read as empty"
+    )
+    (arrests,) = loaded.config.watchlists
+    assert [p.name for p in arrests.people] == ["Chhim Sithar", "Theary Seng", "Am Sam Ath"]
+    assert loaded.people_counts == ((csv_file, 3),)
+
+
+def test_more_fields_than_the_header_advises_quoting_the_note() -> None:
+    issues = check_config(PEOPLE / "bad_rows.toml", {})
+    row = next(i for i in issues if i.field == "row")
+    assert row.line == 6
+    assert 'a note that holds a comma must be in quotes ("…, …")' in row.message
+
+
+def test_a_quote_in_a_comment_line_opens_nothing() -> None:
+    loaded = read_config(PEOPLE / "one_person.toml", {})
+    (arrests,) = loaded.config.watchlists
+    assert [(p.name, p.note) for p in arrests.people] == [
+        ("Chhim Sithar", "union leader, NagaWorld")
+    ]
+    assert loaded.people_counts == ((str(PEOPLE / "one_person.csv"), 1),)
+
+
 def test_unreadable_people_list_points_at_the_config_line() -> None:
     path = DATA / "invalid" / "people_missing.toml"
     (issue,) = check_config(path, {})
@@ -409,3 +522,56 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+# --- the state folder (issue 20, point 3) ---------------------------------------------
+
+
+STATE = DATA / "state_dir"
+
+
+@pytest.mark.parametrize("name", ["under_a_file", "is_a_file"])
+def test_check_refuses_a_state_folder_that_cannot_be_created(name: str) -> None:
+    path = STATE / f"{name}.toml"
+    assert check_config(path, {}) == []  # the shape is fine: only `check` probes the folder
+    with pytest.raises(ConfigError) as raised:
+        read_config(path, {}, probe_state=True)
+    assert_issues_match(raised.value.issues, path)
+
+
+def test_checking_the_state_folder_leaves_nothing_behind(tmp_path: Path) -> None:
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        (DATA / "valid" / "minimal.toml")
+        .read_text(encoding="utf-8")
+        .replace('state_dir = "state"', 'state_dir = "deep/er/state"'),
+        encoding="utf-8",
+    )
+    read_config(config, {}, probe_state=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["watcher.toml"]
+    (tmp_path / "deep" / "er" / "state").mkdir(parents=True)
+    read_config(config, {}, probe_state=True)
+    assert list((tmp_path / "deep" / "er" / "state").iterdir()) == []
+
+
+# --- commands that send nothing (issue 20, point 4) ------------------------------------
+
+
+def test_without_secrets_a_read_only_load_lists_the_unchecked_channels() -> None:
+    path = DATA / "valid" / "secrets.toml"
+    with pytest.raises(ConfigError):
+        read_config(path, {})
+    loaded = read_config(path, {"SIGNAL_HOST": "127.0.0.1:8080"}, need_secrets=False)
+    assert loaded.unchecked == (
+        ("signal", ("SIGNAL_FROM", "SIGNAL_TO")),
+        ("telegram", ("TELEGRAM_TOKEN", "TELEGRAM_CHAT")),
+    )
+    assert [c.name for c in loaded.config.channels] == ["signal", "telegram"]
+    assert all(c.url == "" for c in loaded.config.channels)
+
+
+def test_a_read_only_load_still_reports_other_channel_mistakes() -> None:
+    path = DATA / "invalid" / "channels.toml"
+    with pytest.raises(ConfigError) as raised:
+        read_config(path, {}, need_secrets=False)
+    assert_issues_match(raised.value.issues, path)

@@ -277,3 +277,59 @@ def test_dry_run_on_existing_state_leaves_the_database_file_untouched(rig: Rig) 
     sent = len(rig.signal.messages)
     assert rig.run("once") == 0
     assert len(rig.signal.messages) == sent + 1  # the dry run did not mark it seen
+
+
+def test_once_prints_counts_in_the_singular_for_one(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("once") == 0
+    out = capsys.readouterr().out
+    civic = next(line for line in out.splitlines() if line.startswith("  Civic News:"))
+    assert civic.endswith(", 1 alert"), civic
+    assert "Polled 4 sources: 2 new alerts, 1 source error." in out
+    assert "1 alerts" not in out and "1 source errors" not in out
+
+
+def test_export_csv_opens_in_a_spreadsheet_with_khmer_and_true_false(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    assert rig.run("once") == 0
+    capsys.readouterr()
+    assert rig.run("export") == 0
+    out = capsys.readouterr().out
+    # A UTF-8 byte-order mark first: spreadsheet programs then read the file as UTF-8.
+    assert out.startswith("\ufeffid,created,severity,")
+    rows = list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
+    assert len(rows) == 2
+    assert {r["possible"] for r in rows} == {"false"}
+    assert any("អនុក្រឹត្យ" in r["title"] or "រាជរដ្ឋាភិបាល" in r["title"] for r in rows)
+    for row in rows:
+        assert "True" not in row.values() and "False" not in row.values()
+
+
+def test_status_export_and_explain_need_no_channel_secrets(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("once") == 0
+    capsys.readouterr()
+    monkeypatch.delenv("SIGNAL_TO")
+    page = str(DATA / "explain" / "article.html")
+    for command in (["status"], ["export", "--format", "json"], ["explain", page]):
+        assert rig.run(*command) == 0, command
+        captured = capsys.readouterr()
+        assert captured.err.splitlines() == [
+            f"watcher: channel staff-signal not checked: environment variable SIGNAL_TO is "
+            f"not set ({command[0]} sends nothing, so it goes on)"
+        ]
+        assert captured.out
+    assert rig.run("status") == 0
+    assert "Civic News: last success" in capsys.readouterr().out
+    assert rig.run("export", "--format", "json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    # Sending needs the secret: these still refuse, naming it.
+    for command in (["once"], ["test-notify", "staff-signal"], ["check"]):
+        assert rig.run(*command) == 2, command
+        assert "SIGNAL_TO" in capsys.readouterr().err

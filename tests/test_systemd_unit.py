@@ -106,3 +106,17 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
         line for line in (proc.stdout + proc.stderr).splitlines() if "watcher.service" in line
     ]
     assert proc.returncode == 0 and not complaints, proc.stdout + proc.stderr
+
+
+def test_documentation_is_a_real_address_or_none() -> None:
+    """`systemctl status` and `systemctl help` show Documentation= to operators as links; a
+    made-up address sends them nowhere (issue 20). The project has no published page yet,
+    so the only real addresses are manual pages and the project's own URLs (pyproject)."""
+    import tomllib
+
+    unit = read_unit(UNIT.read_text(encoding="utf-8"))["Unit"]
+    pyproject = tomllib.loads((UNIT.parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    published = set(pyproject["project"].get("urls", {}).values())
+    for value in unit.get("Documentation", []):
+        for address in value.split():
+            assert address.startswith("man:") or address in published, address

@@ -15,14 +15,17 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
-from watcher.config import ConfigError, default_config_path, load_config
+from watcher.config import ConfigError, LoadedConfig, default_config_path, read_config
+from watcher.config.state_dir import state_dir_problem
 from watcher.delivery.messages import channel_kind, render_alert, render_notice
 from watcher.delivery.send import Deliverer, apprise_send, redact, secrets_of
 from watcher.fetch.client import Fetcher
@@ -39,6 +42,21 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
+DESCRIPTION = (
+    "Watch English and Khmer news feeds and government pages, and alert staff "
+    "on Signal, email and Telegram."
+)
+
+
+class StateUnusable(Exception):
+    """The state folder (`settings.state_dir`) cannot be used; the message is the one
+    line to show. `main` prints it and exits 1 (SPEC §3: it prevented the command's job)."""
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 alert`, `2 alerts`; `nouns` for an irregular plural (`1 person`, `3 people`)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on usage errors, which is what SPEC §3 asks for."""
@@ -46,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
-    parser = _Parser(prog="watcher", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="watcher", description=DESCRIPTION)
     parser.add_argument(
         "-c", "--config", help="config file (default $WATCHER_CONFIG, else config/watcher.toml)"
     )
@@ -81,14 +99,63 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(args.config) if args.config else default_config_path(os.environ)
 
 
-def _load(args: argparse.Namespace) -> Config | None:
-    """Load the config, printing every problem; None when it is invalid."""
+def _read(
+    args: argparse.Namespace, *, need_secrets: bool = True, probe_state: bool = False
+) -> LoadedConfig | None:
+    """Load the config, printing every problem; None when it is invalid.
+
+    `need_secrets=False` (commands that send nothing): channels whose `${VAR}` are not set
+    are named on stderr as not checked, and the command goes on without them.
+    """
+    path = _config_path(args)
+    if not args.config and not path.exists():
+        # Run from another folder, the default relative path finds nothing: say how to
+        # point at the config rather than only "No such file or directory".
+        where = "$WATCHER_CONFIG" if os.environ.get("WATCHER_CONFIG") else f"in {Path.cwd()}"
+        print(
+            f"{path}:0: config: no config file ({where}); point at the config with "
+            "-c FILE or the environment variable WATCHER_CONFIG",
+            file=sys.stderr,
+        )
+        return None
     try:
-        return load_config(_config_path(args), os.environ)
+        loaded = read_config(path, os.environ, need_secrets=need_secrets, probe_state=probe_state)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
+    for channel, names in loaded.unchecked:
+        variables = f"variable {names[0]} is"
+        if len(names) > 1:
+            variables = f"variables {', '.join(names)} are"
+        print(
+            f"watcher: channel {channel} not checked: environment {variables} not set "
+            f"({args.command} sends nothing, so it goes on)",
+            file=sys.stderr,
+        )
+    return loaded
+
+
+def _load(args: argparse.Namespace, *, need_secrets: bool = True) -> Config | None:
+    """Load the config, printing every problem; None when it is invalid (see `_read`)."""
+    loaded = _read(args, need_secrets=need_secrets)
+    return loaded.config if loaded is not None else None
+
+
+def _usable_state(config: Config) -> None:
+    """Create the state folder if needed and make sure it can be written; raise
+    `StateUnusable` with one line saying why not."""
+    problem = state_dir_problem(config.settings.state_dir, keep=True)
+    if problem is not None:
+        raise _state_error(config, problem)
+
+
+def _state_error(config: Config, reason: str | Exception) -> StateUnusable:
+    """One line: what is wrong with the state folder, and which config setting names it."""
+    if isinstance(reason, Exception):
+        why = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        reason = f"cannot use the state folder {config.settings.state_dir}: {why}"
+    return StateUnusable(f"watcher: {reason} (settings.state_dir in {config.path})")
 
 
 def _protect_secrets(config: Config) -> None:
@@ -98,14 +165,18 @@ def _protect_secrets(config: Config) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
+    loaded = _read(args, probe_state=True)
+    if loaded is None:
         return EXIT_USAGE
-    people = sum(len(w.people) for w in config.watchlists)
+    config = loaded.config
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
     print(
-        f"{config.path}: OK — {len(config.sources)} sources, {len(config.watchlists)} watchlists "
-        f"({people} people), {len(config.channels)} channels"
+        f"{config.path}: OK — {plural(len(config.sources), 'source')}, "
+        f"{plural(len(config.watchlists), 'watchlist')}, {plural(len(config.channels), 'channel')}"
     )
+    for people_list, count in loaded.people_counts:
+        print(f"{people_list}: {plural(count, 'person', 'people')}")
     return EXIT_OK
 
 
@@ -125,8 +196,8 @@ def _print_poll(reports: Sequence[PollReport], out: io.TextIOBase | None = None)
             print(f"  {r.source}: not modified", file=stream)
         else:
             print(
-                f"  {r.source}: {r.items} items, {r.new_items} new, {r.changed_items} changed, "
-                f"{len(r.alerts)} alerts",
+                f"  {r.source}: {plural(r.items, 'item')}, {r.new_items} new, "
+                f"{r.changed_items} changed, {plural(len(r.alerts), 'alert')}",
                 file=stream,
             )
 
@@ -170,9 +241,13 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
         possible = sum(1 for a in alerts if a.possible)
         errors = sum(1 for r in reports if r.status == "error")
         print(
-            f"Polled {len(reports)} sources: {len(alerts)} new alerts"
-            + (f" ({possible} only possible matches)" if possible else "")
-            + f", {errors} source errors."
+            f"Polled {plural(len(reports), 'source')}: {plural(len(alerts), 'new alert')}"
+            + (
+                f" ({possible} only possible {'match' if possible == 1 else 'matches'})"
+                if possible
+                else ""
+            )
+            + f", {plural(errors, 'source error')}."
         )
         _print_poll(reports)
         counts = store.outbox_counts()
@@ -189,13 +264,42 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
 
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:
+    """The state's store; raises `StateUnusable` when the state folder cannot be used."""
     path = Path(config.settings.state_dir) / DB_NAME
-    if dry_run:
-        # A dry run records nothing, not even an empty database: it works on a copy in
-        # memory (and still inside a transaction it rolls back, which keeps evidence off
-        # the disk), so a daemon on the same state is never blocked by it.
-        return Store(":memory:", copy_of=path if path.exists() else None)
-    return Store(path)
+    try:
+        if dry_run:
+            # A dry run records nothing, not even an empty database: it works on a copy in
+            # memory (and still inside a transaction it rolls back, which keeps evidence
+            # off the disk), so a daemon on the same state is never blocked by it.
+            return Store(":memory:", copy_of=path if path.exists() else None)
+        _usable_state(config)
+        return Store(path)
+    except (OSError, sqlite3.Error) as error:
+        raise _state_error(config, error) from error
+
+
+def _state_exists(config: Config) -> bool:
+    """Whether the state database exists; `status` and `export` read it, never create it.
+
+    No database is "no state yet", unless the folder could never be made: then `once`
+    would fail too, and saying "run `watcher once` first" would send staff in a circle.
+    """
+    try:
+        if (Path(config.settings.state_dir) / DB_NAME).exists():
+            return True
+    except OSError as error:  # a parent folder that cannot be searched
+        raise _state_error(config, error) from error
+    problem = state_dir_problem(config.settings.state_dir)  # leaves nothing behind
+    if problem is not None:
+        raise _state_error(config, problem)
+    return False
+
+
+def _open_existing_store(config: Config) -> Store:
+    try:
+        return Store(Path(config.settings.state_dir) / DB_NAME)
+    except (OSError, sqlite3.Error) as error:
+        raise _state_error(config, error) from error
 
 
 def cmd_once(args: argparse.Namespace) -> int:
@@ -215,15 +319,15 @@ def _when(value: datetime | None, tz: ZoneInfo) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
     tz = ZoneInfo(config.settings.timezone)
     path = Path(config.settings.state_dir) / DB_NAME
-    if not path.exists():
+    if not _state_exists(config):
         print(f"No state yet ({path}): run `watcher once` or `watcher run` first.")
         return EXIT_OK
-    store = Store(path)
+    store = _open_existing_store(config)
     try:
         from watcher.runner.service import daemon_running, describe_daemon
 
@@ -319,7 +423,7 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from watcher.runner.explain import explain_target
 
-    config = _load(args)
+    config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
     try:
@@ -346,7 +450,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
     since = None
@@ -358,11 +462,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if since.tzinfo is None:
             since = since.replace(tzinfo=ZoneInfo(config.settings.timezone))
-    path = Path(config.settings.state_dir) / DB_NAME
-    if not path.exists():
+    if not _state_exists(config):
         rows: list[dict[str, object]] = []
     else:
-        store = Store(path)
+        store = _open_existing_store(config)
         try:
             rows = [
                 _export_row(s, config, store.evidence_for(s.id)) for s in store.alerts_since(since)
@@ -373,13 +476,35 @@ def cmd_export(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
-            )
+        _write_csv(rows, sys.stdout)
     return EXIT_OK
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON writes them, not Python's True/False
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def _write_csv(rows: list[dict[str, object]], out: TextIO) -> None:
+    """The export as CSV in UTF-8 with a byte-order mark: without it, spreadsheet programs
+    read the file in the system's legacy code page and show Khmer as mojibake."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    data = text.getvalue().encode("utf-8-sig")
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        # As bytes, so the mark and the text are UTF-8 whatever the terminal's encoding.
+        out.flush()
+        buffer.write(data)
+        buffer.flush()
+    else:
+        out.write(data.decode("utf-8"))
 
 
 EXPORT_FIELDS = (
@@ -421,6 +546,12 @@ def _export_row(
 def cmd_run(args: argparse.Namespace) -> int:
     from watcher.runner.daemon import run_daemon
 
+    # Checked here so that a missing config or an unusable state folder is one line and
+    # an exit status, not a traceback from inside the daemon (run_daemon loads it again).
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    _usable_state(config)
     return run_daemon(_config_path(args), verbose=args.verbose)
 
 
@@ -453,6 +584,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return EXIT_FAIL
+    except StateUnusable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAIL
     except RuntimeError as exc:  # e.g. a database from a newer watcher
+        print(f"watcher: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except (OSError, sqlite3.Error) as exc:
+        # The last resort: a file or database problem is one line and exit 1, not a
+        # traceback (SPEC §3); the commands name the state folder themselves where they can.
         print(f"watcher: {exc}", file=sys.stderr)
         return EXIT_FAIL

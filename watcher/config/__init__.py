@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.config.issues import ConfigError, ConfigIssue
@@ -39,10 +40,12 @@ __all__ = [
     "KNOWN_TERM_SETS",
     "ConfigError",
     "ConfigIssue",
+    "LoadedConfig",
     "check_config",
     "default_config_path",
     "load_config",
     "load_people",
+    "read_config",
 ]
 
 #: Term sets (`@arrest`) that `any`, `all`, `none` and `near` may name (SPEC §5). The
@@ -61,17 +64,59 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(value) if value else DEFAULT_CONFIG_PATH
 
 
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config with what `watcher check` reports beside it.
+
+    `warnings`: problems that leave the config usable (`FILE:LINE: field: warning: …`).
+    `people_counts`: each people list, as the config names it, and how many people it holds.
+    `unchecked`: with `need_secrets=False`, each channel whose `${VAR}` are not set, and
+    those variables; such a channel's `url` is empty.
+    """
+
+    config: Config
+    warnings: tuple[ConfigIssue, ...] = ()
+    people_counts: tuple[tuple[str, int], ...] = ()
+    unchecked: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def read_config(
+    path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    need_secrets: bool = True,
+    probe_state: bool = False,
+) -> LoadedConfig:
+    """Read and validate the config at `path`, like `load_config`, keeping what `check` shows.
+
+    `need_secrets=False` is for commands that send nothing (`status`, `export`, `explain`):
+    a channel whose variables are not set is listed in `unchecked` instead of failing.
+    `probe_state=True` (for `check`) also makes sure `state_dir` can be created and written.
+    """
+    loader = Loader(
+        Path(path),
+        os.environ if environ is None else environ,
+        need_secrets=need_secrets,
+        probe_state=probe_state,
+    )
+    config = loader.load()
+    if loader.issues or config is None:
+        raise ConfigError(loader.sorted_issues())
+    return LoadedConfig(
+        config=config,
+        warnings=tuple(sorted(loader.warnings, key=lambda i: (i.file, i.line))),
+        people_counts=tuple(loader.people_counts.items()),
+        unchecked=tuple((name, tuple(names)) for name, names in loader.unchecked.items()),
+    )
+
+
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read, validate and return the config at `path`; `${VAR}` in channel URLs reads `environ`.
 
     Relative paths in the file resolve against the file's folder. Raises `ConfigError` with
     every problem found (never a partial config).
     """
-    loader = Loader(Path(path), os.environ if environ is None else environ)
-    config = loader.load()
-    if loader.issues or config is None:
-        raise ConfigError(loader.sorted_issues())
-    return config
+    return read_config(path, environ).config
 
 
 def check_config(path: str | Path, environ: Mapping[str, str] | None = None) -> list[ConfigIssue]:

@@ -62,6 +62,17 @@ def expand_channel_url(template: str, environ: Mapping[str, str]) -> tuple[str |
     return url, []
 
 
+def missing_variables(template: str, environ: Mapping[str, str]) -> list[str]:
+    """The `${VAR}` names in `template` that `environ` leaves unset or empty, in order.
+
+    Commands that only read the state (`status`, `export`, `explain`) send nothing, so a
+    channel with such variables is reported as not checked rather than as an error.
+    """
+    names = [m.group(1) for m in _ENV_REFERENCE.finditer(template)]
+    missing = [n for n in names if _ENV_NAME.fullmatch(n) and not environ.get(n)]
+    return list(dict.fromkeys(missing))
+
+
 @contextlib.contextmanager
 def _apprise_quiet() -> Iterator[None]:
     # Apprise logs the URLs it fails to load (and, at debug level, the ones it loads) with

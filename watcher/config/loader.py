@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from watcher.config.channel_urls import expand_channel_url
+from watcher.config.channel_urls import expand_channel_url, missing_variables
 from watcher.config.issues import ConfigIssue, os_reason, suggest, unknown_key_message
 from watcher.config.locator import Locator, decode_error_position
-from watcher.config.people import load_people
+from watcher.config.people import read_people
+from watcher.config.state_dir import state_dir_problem
 from watcher.config.tables import (
     ENTRY_NOUN,
     TABLE_MODELS,
@@ -43,12 +44,29 @@ _T = TypeVar("_T")
 class Loader:
     """One validation run: reads the file, collects issues, builds the Config if clean."""
 
-    def __init__(self, path: Path, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        environ: Mapping[str, str],
+        *,
+        need_secrets: bool = True,
+        probe_state: bool = False,
+    ) -> None:
+        """`need_secrets=False`: a channel whose `${VAR}` are not set is listed in
+        `unchecked` (with an empty URL) instead of being an error, for commands that send
+        nothing. `probe_state=True`: check that `state_dir` can be created and written."""
         self.path = path
         self.file = str(path)
         self.folder = path.parent
         self.environ = environ
+        self.need_secrets = need_secrets
+        self.probe_state = probe_state
         self.issues: list[ConfigIssue] = []
+        self.warnings: list[ConfigIssue] = []
+        #: channel name → the variables that are not set (only with need_secrets=False)
+        self.unchecked: dict[str, list[str]] = {}
+        #: people list as the config names it → how many people it holds
+        self.people_counts: dict[str, int] = {}
         self.locator = Locator("")
         self._people: dict[Path, list[Person]] = {}
 
@@ -74,6 +92,9 @@ class Loader:
         watchlists = [self._watchlist(e, names["sources"]) for e in entries["watchlists"]]
         channels = [self._channel(e, names["watchlists"]) for e in entries["channels"]]
         self._check_admin_channel(data.get("settings"), names["channels"])
+
+        if settings is not None and self.probe_state:
+            self._check_state_dir(settings)
 
         if self.issues or settings is None:
             return None
@@ -195,6 +216,13 @@ class Loader:
         # SPEC §3: relative paths resolve against the config file's folder, not the cwd,
         # so `watcher -c /etc/watcher/watcher.toml` works from any directory.
         return os.path.abspath(self.folder / relative)
+
+    def _check_state_dir(self, table: SettingsTable) -> None:
+        # Only `check` asks: the commands that use the state report it themselves.
+        problem = state_dir_problem(self._resolve(table.state_dir))
+        if problem is not None:
+            line = self.locator.line("settings", None, "state_dir")
+            self.add(line, "settings.state_dir", problem)
 
     def _check_admin_channel(self, raw: object, channels: set[str]) -> None:
         name = _read(raw, "admin_channel", read_optional_name, None)
@@ -318,8 +346,12 @@ class Loader:
         if path in self._people:  # several watchlists may share one list; report once
             return self._people[path]
         shown = str(self.folder / written)
-        people, issues = load_people(path, shown)
-        for issue in issues:
+        found = read_people(path, shown)
+        people = list(found.people)
+        self.warnings.extend(found.warnings)
+        if not any(issue.line == 0 for issue in found.issues):
+            self.people_counts[shown] = len(people)
+        for issue in found.issues:
             if issue.line == 0:
                 # Cannot read it at all: point at the config line that names it.
                 message = f"cannot read people list {shown}: {issue.message}"
@@ -351,6 +383,12 @@ class Loader:
     def _expand(self, entry: Entry, template: str) -> str | None:
         """Fill `${VAR}` from the environment and check Apprise can use the result;
         report what stops it on the channel's `url` line (see `expand_channel_url`)."""
+        if not self.need_secrets:
+            missing = missing_variables(template, self.environ)
+            if missing:
+                # Nothing is sent through it by this command: no URL needed.
+                self.unchecked[entry.label] = missing
+                return ""
         url, problems = expand_channel_url(template, self.environ)
         for problem in problems:
             self.add(self.line(entry, "url"), self.field(entry, "url"), problem)

@@ -1017,6 +1017,15 @@ def test_probes_and_a_poison_message_through_signal_and_telegram(
         assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in m["text"] for m in telegram.messages)
         assert any("<script>alert(1)</script>" in m["message"] for m in signal.messages)
         assert sum(PROBE_LINK in m["message"] for m in signal.messages) == 3
+        # Shortened or split only between Khmer clusters: no line starts with a mark or
+        # ends with a coeng (whose subscript would be cut off).
+        texts = [re.sub(r"<[^>]+>", "", m["text"]) for m in telegram.messages]
+        texts += [m["message"] for m in signal.messages]
+        for text in texts:
+            for line in filter(None, (ln.strip().strip("“”…") for ln in text.splitlines())):
+                assert not unicodedata.category(line[0]).startswith("M"), line[:10]
+                assert not line.endswith(COENG), line[-10:]
+        assert len(telegram.messages) > 4  # the long articles were split
         telegram.clear()
         signal.clear()
         # The poison message among ten, through both.

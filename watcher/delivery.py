@@ -451,9 +451,10 @@ class Deliverer:
                 continue  # another process claimed these first and is sending them
             outcome = await asyncio.to_thread(self.sender, channel, batch.rendered)
             if not outcome.delivered and outcome.refused:
-                outcome = await self._after_refusal(channel, batch, outcome, report)
-                if outcome is None:
+                retried = await self._after_refusal(channel, batch, outcome, report)
+                if retried is None:
                     continue  # sent in minimal form, or failed for good: the channel works
+                outcome = retried
             now = self.clock()
             if outcome.delivered:
                 self.store.mark_sent(ids, now)

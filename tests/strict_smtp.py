@@ -26,7 +26,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-# The one relaxation (no TLS on loopback) is deliberate; aiosmtpd warns on every session.
+# The one relaxation (no TLS on loopback) is deliberate; aiosmtpd warns on every session
+# (pytest's own filter for it is in pyproject.toml; this one is for bench/).
 warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
 
 USER = "watcher-test"

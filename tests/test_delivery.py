@@ -1099,3 +1099,48 @@ def test_redaction_hides_secrets_and_never_ordinary_words() -> None:
         "s", "signal://127.0.0.1:8080/+85512000000/+85598765432", url_template="signal://x"
     )
     assert {"+85512000000", "+85598765432"} <= secrets_of(signal)
+
+
+@pytest.mark.parametrize("folding", [True, False], ids=["folded", "as-apprise-ships"])
+def test_a_long_khmer_headline_never_holds_back_the_english_alerts_of_the_same_poll(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch, folding: bool
+) -> None:
+    # The live defect, end to end: one poll finds a long Khmer headline and English
+    # alerts; the email channel is a strict server. Folded, every alert arrives. Even
+    # with Apprise's unfolded Subject (the server refuses it, in full and minimal form),
+    # the English alerts arrive in the same run and the Khmer one is reported.
+    from email.header import Header
+
+    from apprise.plugins.email import base
+    from strict_smtp import StrictSmtp
+
+    import watcher.delivery
+
+    if not folding:
+        monkeypatch.setattr(watcher.delivery, "_fold_email_headers", lambda: None)
+        monkeypatch.setattr(base, "Header", Header)
+    with StrictSmtp() as server:
+        rig = make_rig(mail=server.url())
+        rig.serve("khmer.xml", "km-long")
+        rig.serve("civic.xml", "civic-1", "civic-2", "civic-6")
+        rig.poll()
+        report = rig.deliver()
+        english = {
+            "[HIGH] Sub-decrees: Government adopts sub-decree on National Internet Gateway",
+            "[URGENT] Arrests: Two union leaders arrested in Phnom Penh",
+            "[HIGH] Sub-decrees: Second sub-decree of the week: telecoms licensing",
+        }
+        subjects = {m.subject for m in server.mails}
+        assert english <= subjects
+        khmer = [s for s in subjects if s.startswith("[HIGH] Sub-decrees: រាជរដ្ឋាភិបាល")]
+        if folding:
+            assert len(khmer) == 1 and report.refused == 0 and server.refused == []
+            assert all(len(x) <= 998 for m in server.mails for x in m.raw.split(b"\r\n"))
+        else:
+            assert khmer == [] and report.refused == 1
+            [(_, channel, error)] = rig.store.failed_deliveries()
+            assert channel == "staff-email" and "500 Line too long" in (error or "")
+            rig.deliver()
+            [notice] = rig.hook("/ops")
+            assert "500 Line too long" in notice["message"]
+            assert "https://km.example/news/3001" in notice["message"]

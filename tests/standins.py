@@ -42,6 +42,7 @@ __all__ = [
     "JsonStandIn",
     "ReceivedMail",
     "RecordedRequest",
+    "Response",
     "SignalStandIn",
     "SmtpStandIn",
     "TelegramStandIn",

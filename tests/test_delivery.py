@@ -440,7 +440,7 @@ def test_feed_markup_is_escaped_for_every_channel(rig: Rig) -> None:
     assert "&lt;/b&gt;&lt;a href=" in html and "R&amp;D &amp; 1 &lt; 2" in html
     assert links_in(html) == [link]
     assert raw_title in mail.text("plain")  # the plain part shows the title as text
-    assert mail.subject == f"[high] Sub-decrees: {raw_title}"
+    assert mail.subject == f"[HIGH] Sub-decrees: {raw_title}"
     [signal] = rig.signal.messages
     assert raw_title in signal["message"]  # plain text: shown as is, nothing to inject
     [hook] = rig.hook("/arrests") or [None]
@@ -455,7 +455,7 @@ def test_email_has_subject_html_and_a_plain_part_that_keeps_the_link(rig: Rig) -
     rig.deliver()
     [mail] = rig.smtp.mails
     assert mail.subject == (
-        "[high] Sub-decrees: Government adopts sub-decree on National Internet Gateway"
+        "[HIGH] Sub-decrees: Government adopts sub-decree on National Internet Gateway"
     )
     link = "https://civic.example/2026/11/nig-sub-decree"
     assert f'href="{link}"' in mail.text("html")
@@ -483,7 +483,7 @@ def test_telegram_and_json_receive_every_field(rig: Rig) -> None:
     ) in text
     assert "<b>Terms: </b>arrested" in text
     [hook] = rig.hook("/arrests")
-    assert hook["title"] == "[urgent] Arrests: Two union leaders arrested in Phnom Penh"
+    assert hook["title"] == "[URGENT] Arrests: Two union leaders arrested in Phnom Penh"
     assert "https://civic.example/2026/11/union-leaders" in hook["message"]
 
 
@@ -786,3 +786,362 @@ def test_channel_urls_in_the_docs_are_accepted_with_the_documented_env_file() ->
             assert service.host == "smtp.example.org" and service.user == "watcher@example.org"
             assert service.secure_mode == "starttls"
     assert kinds == ["signal", "email", "telegram", "telegram"]
+
+
+# --- what real services accept: strict SMTP, refused messages (SPEC §7) --------------
+
+_KHMER_WORDS = ("ក្រសួងព័ត៌មាន", "ចាប់ខ្លួន", "អ្នកការពារសិទ្ធិមនុស្ស", "នៅរាជធានីភ្នំពេញ", "អនុក្រឹត្យ")
+PROBE_LINK = "https://news.example.org/2026/11/a-story-with-a-long-path/?id=42&lang=km"
+
+
+def _khmer(chars: int) -> str:
+    """Khmer text of exactly `chars` characters made of whole words (ZWSP between)."""
+    out = ""
+    for n in range(chars):
+        word = _KHMER_WORDS[n % len(_KHMER_WORDS)] + "\u200b"
+        if len(out) + len(word) > chars:
+            break
+        out += word
+    return out + "ក" * (chars - len(out))  # single-letter clusters fill to the length
+
+
+def probe_alerts() -> dict[str, Alert]:
+    """The issue's probes: long Khmer, long English, markup and a `javascript:` link,
+    emoji with ZWJ sequences and an Arabic word."""
+
+    def alert(title: str, snippet: str, link: str = PROBE_LINK) -> Alert:
+        match = Match("Arrests of named defenders", Severity.URGENT, ("arrest*",), (), snippet)
+        return Alert(
+            title, link, "Probe Source", (match,), datetime(2026, 11, 25, 3, 5, tzinfo=UTC)
+        )
+
+    english = " ".join(f"word{n % 97} arrested" for n in range(3000))[:20_000]
+    return {
+        "khmer": alert(_khmer(150), _khmer(6000)),
+        "english": alert("Activists arrested after a long day in court", english),
+        "markup": alert(
+            "<script>alert(1)</script> <b>bold</b> & friends arrested",
+            "<img src=x onerror=alert(2)> text",
+            "javascript:alert(3)",
+        ),
+        "emoji": alert(
+            "Families 👨‍👩‍👧‍👦 and 🏳️‍🌈 marchers arrested — مرحبا",
+            "Witnesses 👩🏽‍⚖️ said مرحبا to the arrested 🧑‍🤝‍🧑 crowd.",
+        ),
+    }
+
+
+def _cluster_cut_ok(full: str, kept: str) -> bool:
+    """`kept` is a start of `full` that does not end inside a Khmer cluster."""
+    return (
+        full.startswith(kept)
+        and not kept.endswith(COENG)
+        and (len(kept) == len(full) or not unicodedata.category(full[len(kept)]).startswith("M"))
+    )
+
+
+def test_strict_smtp_takes_every_probe_with_short_lines_and_a_folded_subject() -> None:
+    from strict_smtp import StrictSmtp
+
+    from watcher.delivery.messages import EMAIL, render_alert
+
+    with StrictSmtp() as server:
+        channel = Channel("mail", server.url())
+        for name, alert in probe_alerts().items():
+            rendered = render_alert(alert, EMAIL, TZ)
+            outcome = apprise_send(channel, rendered)
+            assert outcome.delivered, (name, outcome.reason)
+            mail = server.mails[-1]
+            for line in mail.raw.split(b"\r\n"):
+                assert len(line) <= 998, (name, line[:80])
+            subject = mail.subject
+            assert subject == rendered[0].title and "\n" not in subject, name
+            assert subject.startswith("[URGENT] Arrests of named defenders: ")
+            assert len(subject) <= 150
+            if name == "khmer":
+                assert len(mail.raw_subject_lines()) > 1  # folded into encoded words
+                kept = subject.split(": ", 1)[1].removesuffix("…")
+                assert _cluster_cut_ok(alert.title, kept)
+            html, plain = mail.part("html"), mail.part("plain")
+            assert html and plain, name
+            if alert.link.startswith("https"):
+                assert alert.link in links_in(html) and alert.link in plain, name
+        assert server.refused == []
+        markup = server.mails[2]
+        html, plain = markup.part("html"), markup.part("plain")
+        assert "<script" not in html and "<b>bold" not in html and "<img" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;" in html
+        assert "<script>alert(1)</script> <b>bold</b> & friends" in plain
+        assert links_in(html) == [] and "javascript:alert(3)" in html and "javascript:" in plain
+        emoji = server.mails[3]
+        assert "👨‍👩‍👧‍👦" in emoji.subject and "مرحبا" in emoji.subject
+        assert "👩🏽‍⚖️" in emoji.part("plain") and "🧑‍🤝‍🧑" in emoji.part("html")
+
+
+def test_without_folding_a_strict_server_refuses_and_its_reply_is_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The live defect, kept as a probe of the trap: Apprise's email plugin serialises
+    # with folding off, so a Khmer subject is one line of > 998 octets.
+    from email.header import Header
+
+    from apprise.plugins.email import base
+    from strict_smtp import StrictSmtp
+
+    import watcher.delivery.send
+    from watcher.delivery.messages import EMAIL, render_alert
+
+    monkeypatch.setattr(watcher.delivery.send, "_fold_email_headers", lambda: None)
+    monkeypatch.setattr(base, "Header", Header)
+    with StrictSmtp() as server:
+        outcome = apprise_send(
+            Channel("mail", server.url()), render_alert(probe_alerts()["khmer"], EMAIL, TZ)
+        )
+        assert not outcome.delivered and outcome.refused
+        assert "500 Line too long" in outcome.reason  # the server's own words (issue 20)
+        assert server.mails == []
+
+
+def _add_alert(store: Store, alert: Alert, channel: str, now: datetime) -> int:
+    story = store.new_story(alert.link, alert.title, now)
+    alert_id = store.add_alert(story_id=story, item_id=None, alert=alert, now=now)  # type: ignore[arg-type]
+    store.enqueue(
+        channel=channel,
+        now=now,
+        due=now,
+        alert_id=alert_id,
+        watchlists=[m.watchlist for m in alert.matches],
+    )
+    return alert_id
+
+
+def _ten_alerts() -> list[Alert]:
+    alerts = []
+    for n in range(10):
+        title = f"POISON defender {n} arrested" if n == 4 else f"Defender {n} arrested"
+        match = Match("Arrests", Severity.URGENT, ("arrested",), (), f"Snippet {n} SNIPPET-MARK")
+        alerts.append(Alert(title, f"https://news.example.org/{n}", "Civic News", (match,)))
+    return alerts
+
+
+def test_a_refused_email_never_holds_back_the_others_and_is_reported(
+    make_rig: Callable[..., Rig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from strict_smtp import StrictSmtp
+
+    with StrictSmtp() as server:
+        rig = make_rig(mail=server.url())
+        server.refuse(lambda m: "POISON" in str(m["Subject"]))
+        for alert in _ten_alerts():
+            _add_alert(rig.store, alert, "staff-email", rig.clock.now)
+        report = rig.deliver()
+        # The nine arrive in the same run; the poison one was tried twice, then failed.
+        assert sorted(m.subject for m in server.mails) == sorted(
+            f"[URGENT] Arrests: Defender {n} arrested" for n in range(10) if n != 4
+        )
+        assert report.sent == 9 and report.refused == 1 and report.retrying == 0
+        full, minimal = server.refused
+        assert b"SNIPPET-MARK" in full and b"SNIPPET-MARK" not in minimal
+        assert b"news.example.org/4" in minimal
+        [(_, channel, error)] = rig.store.failed_deliveries()
+        assert channel == "staff-email" and "554 5.6.0" in (error or "")
+        rig.deliver()  # the admin report goes out
+        [notice] = rig.hook("/ops")
+        assert notice["title"] == "watcher: a message to staff-email was refused"
+        assert "554 5.6.0 Message content rejected" in notice["message"]
+        assert "POISON defender 4 arrested" in notice["message"]
+        assert "https://news.example.org/4" in notice["message"]
+        assert len(server.refused) == 2  # never tried again
+        assert main(["-c", str(rig.config_path), "status"]) == 0
+        out = capsys.readouterr().out
+        assert "failed to staff-email: refused: the mail server answered: 554 5.6.0" in out
+
+
+def test_a_message_refused_in_full_goes_out_in_minimal_form(make_rig: Callable[..., Rig]) -> None:
+    from strict_smtp import StrictSmtp
+
+    with StrictSmtp() as server:
+        rig = make_rig(mail=server.url())
+        server.refuse(lambda m: "SNIPPET-MARK" in m.as_string())
+        _add_alert(rig.store, _ten_alerts()[1], "staff-email", rig.clock.now)
+        report = rig.deliver()
+        assert report.sent == 1 and report.minimal == 1 and rig.store.failed_deliveries() == []
+        [mail] = server.mails
+        assert mail.subject == "[URGENT] Arrests: Defender 1 arrested"
+        assert "https://news.example.org/1" in mail.part("plain")
+        assert "URGENT" in mail.part("plain") and "Arrests" in mail.part("plain")
+
+
+class RefusingTelegram(TelegramStandIn):
+    """Telegram answering 400 to a message that holds "POISON", as it does to content it
+    cannot take."""
+
+    def _respond(self, request: Any) -> Any:
+        from standins import Response
+
+        if request.path.endswith("/sendMessage") and "POISON" in request.body.decode():
+            return Response.json(
+                400, {"ok": False, "error_code": 400, "description": "Bad Request: refused"}
+            )
+        return super()._respond(request)
+
+
+class RefusingSignal(SignalStandIn):
+    """signal-cli's REST API answering 400 to a message that holds "POISON"."""
+
+    def _respond(self, request: Any) -> Any:
+        from standins import Response
+
+        if request.path == "/v2/send" and "POISON" in request.body.decode():
+            return Response.json(400, {"error": "refused"})
+        return super()._respond(request)
+
+
+def test_probes_and_a_poison_message_through_signal_and_telegram(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watcher.delivery.messages import SIGNAL, TELEGRAM, render_alert
+    from watcher.models import Settings
+
+    with RefusingTelegram() as telegram, RefusingSignal() as signal, JsonStandIn() as hooks:
+        monkeypatch.setattr(NotifyTelegram, "notify_url", telegram.url.rstrip("/") + "/bot")
+        tg = Channel("tg", telegram.apprise_url())
+        sg = Channel("sg", signal.apprise_url())
+        # The probes: every message within the service's limit, text kept as text.
+        for alert in probe_alerts().values():
+            tg_out = render_alert(alert, TELEGRAM, TZ)
+            assert apprise_send(tg, tg_out).delivered
+            sg_out = render_alert(alert, SIGNAL, TZ)
+            assert apprise_send(sg, sg_out).delivered
+        assert all(len(m["text"]) <= TELEGRAM_MAX_CHARS for m in telegram.messages)
+        assert all(len(m["message"].encode()) <= SIGNAL_MAX_BYTES for m in signal.messages)
+        assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in m["text"] for m in telegram.messages)
+        assert any("<script>alert(1)</script>" in m["message"] for m in signal.messages)
+        assert sum(PROBE_LINK in m["message"] for m in signal.messages) == 3
+        # Shortened or split only between Khmer clusters: no line starts with a mark or
+        # ends with a coeng (whose subscript would be cut off).
+        texts = [re.sub(r"<[^>]+>", "", m["text"]) for m in telegram.messages]
+        texts += [m["message"] for m in signal.messages]
+        for text in texts:
+            for line in filter(None, (ln.strip().strip("“”…") for ln in text.splitlines())):
+                assert not unicodedata.category(line[0]).startswith("M"), line[:10]
+                assert not line.endswith(COENG), line[-10:]
+        assert len(telegram.messages) > 4  # the long articles were split
+        telegram.clear()
+        signal.clear()
+        # The poison message among ten, through both.
+        config = Config(
+            path=str(tmp_path / "watcher.toml"),
+            settings=Settings(
+                state_dir=str(tmp_path), timezone="Asia/Phnom_Penh", admin_channel="ops"
+            ),
+            channels=(tg, sg, Channel("ops", hooks.apprise_url("/ops"), watchlists=())),
+        )
+        store = Store(tmp_path / DB_NAME)
+        try:
+            clock = Clock(datetime.now(UTC))
+            for alert in _ten_alerts():
+                _add_alert(store, alert, "tg", clock.now)
+                _add_alert(store, alert, "sg", clock.now)
+            report = asyncio.run(Deliverer(config, store, clock).deliver_due())
+            assert report.sent == 18 and report.refused == 2
+            assert len(telegram.messages) == len(signal.messages) == 9
+            assert {c for _, c, _ in store.failed_deliveries()} == {"tg", "sg"}
+            asyncio.run(Deliverer(config, store, clock).deliver_due())
+            titles = sorted(m["title"] for m in hooks.messages)
+            assert titles == [
+                "watcher: a message to sg was refused",
+                "watcher: a message to tg was refused",
+            ]
+            assert all("POISON defender 4" in m["message"] for m in hooks.messages)
+        finally:
+            store.close()
+
+
+def test_a_transient_failure_of_one_message_does_not_block_the_others_next_round(
+    rig: Rig,
+) -> None:
+    # Telegram answers 502 to the first try; the rest of that round waits (a channel
+    # that looks down costs one attempt a round), and the next round sends the untried
+    # ones first, so the failed one cannot stand in front of them.
+    rig.telegram.set_down(True, status=502)
+    for alert in _ten_alerts()[:3]:
+        _add_alert(rig.store, alert, "staff-telegram", rig.clock.now)
+    report = rig.deliver()
+    assert report.sent == 0 and report.retrying == 3 and len(rig.telegram.requests) == 1
+    rig.telegram.set_down(False)
+    rig.clock.advance(minutes=1)
+    assert rig.deliver().sent == 3
+    texts = [m["text"] for m in rig.telegram.messages]
+    assert "POISON" not in texts[0] and "Defender 0 arrested" in texts[-1]
+
+
+def test_redaction_hides_secrets_and_never_ordinary_words() -> None:
+    # Issue 20: with EMAIL_FROM=watcher@example.org every "watcher" became ***, and the
+    # SMTP host too, so an error said neither where nor why.
+    from watcher.delivery.send import redact
+
+    channel = Channel(
+        "mail",
+        "mailtos://ops%40example.org:correct-horse@smtp.example.org:587"
+        "?from=watcher@example.org&to=staff@example.org",
+        url_template="mailtos://${SMTP_USER}:${SMTP_PASS}@${SMTP_HOST}:587"
+        "?from=${EMAIL_FROM}&to=staff@example.org",
+    )
+    secrets = secrets_of(channel)
+    assert {"correct-horse", "ops%40example.org", "ops@example.org"} <= secrets
+    assert not secrets & {"watcher@example.org", "watcher", "smtp.example.org", "example.org"}
+    line = 'config=/tmp/x/watcher.toml; Run watcher check; Connection error to "smtp.example.org"'
+    assert redact(line, secrets) == line
+    assert redact("login ops@example.org:correct-horse", secrets) == "login ***:***"
+    # A secret that is a word is hidden only as a whole word, never inside another.
+    assert redact("alerts, alertsystem, realerts", {"alerts"}) == "***, alertsystem, realerts"
+    signal = Channel(
+        "s", "signal://127.0.0.1:8080/+85512000000/+85598765432", url_template="signal://x"
+    )
+    assert {"+85512000000", "+85598765432"} <= secrets_of(signal)
+
+
+@pytest.mark.parametrize("folding", [True, False], ids=["folded", "as-apprise-ships"])
+def test_a_long_khmer_headline_never_holds_back_the_english_alerts_of_the_same_poll(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch, folding: bool
+) -> None:
+    # The live defect, end to end: one poll finds a long Khmer headline and English
+    # alerts; the email channel is a strict server. Folded, every alert arrives. Even
+    # with Apprise's unfolded Subject (the server refuses it, in full and minimal form),
+    # the English alerts arrive in the same run and the Khmer one is reported.
+    from email.header import Header
+
+    from apprise.plugins.email import base
+    from strict_smtp import StrictSmtp
+
+    import watcher.delivery.send
+
+    if not folding:
+        monkeypatch.setattr(watcher.delivery.send, "_fold_email_headers", lambda: None)
+        monkeypatch.setattr(base, "Header", Header)
+    with StrictSmtp() as server:
+        rig = make_rig(mail=server.url())
+        rig.serve("khmer.xml", "km-long")
+        rig.serve("civic.xml", "civic-1", "civic-2", "civic-6")
+        rig.poll()
+        report = rig.deliver()
+        english = {
+            "[HIGH] Sub-decrees: Government adopts sub-decree on National Internet Gateway",
+            "[URGENT] Arrests: Two union leaders arrested in Phnom Penh",
+            "[HIGH] Sub-decrees: Second sub-decree of the week: telecoms licensing",
+        }
+        subjects = {m.subject for m in server.mails}
+        assert english <= subjects
+        khmer = [s for s in subjects if s.startswith("[HIGH] Sub-decrees: រាជរដ្ឋាភិបាល")]
+        if folding:
+            assert len(khmer) == 1 and report.refused == 0 and server.refused == []
+            assert all(len(x) <= 998 for m in server.mails for x in m.raw.split(b"\r\n"))
+        else:
+            assert khmer == [] and report.refused == 1
+            [(_, channel, error)] = rig.store.failed_deliveries()
+            assert channel == "staff-email" and "500 Line too long" in (error or "")
+            rig.deliver()
+            [notice] = rig.hook("/ops")
+            assert "500 Line too long" in notice["message"]
+            assert "https://km.example/news/3001" in notice["message"]

@@ -78,9 +78,9 @@ def test_once_alerts_each_matching_story_once_per_channel(
     mails = rig.smtp.wait_for(2)
     subjects = sorted(m.subject for m in mails)
     assert subjects[0] == (
-        "[high] Sub-decrees: Government adopts sub-decree on National Internet Gateway"
+        "[HIGH] Sub-decrees: Government adopts sub-decree on National Internet Gateway"
     )
-    assert subjects[1].startswith("[high] Sub-decrees: រាជរដ្ឋាភិបាល")
+    assert subjects[1].startswith("[HIGH] Sub-decrees: រាជរដ្ឋាភិបាល")
     english = next(m for m in mails if "Gateway" in m.subject)
     assert "https://civic.example/2026/11/nig-sub-decree" in english.text("plain")
     assert 'href="https://civic.example/2026/11/nig-sub-decree' in english.text("html")

@@ -105,3 +105,41 @@ def test_without_an_admin_channel_reports_are_only_logged(tmp_path: Path) -> Non
         assert check_stale(config, store, NOW) == []  # and logged once
     finally:
         store.close()
+
+
+def test_admin_notices_are_redacted_whoever_queues_them(tmp_path: Path) -> None:
+    # Issue 14: three places queued admin notices and only the daemon redacted. A source
+    # error can quote a channel's secret (here a token in a URL); the stale report, the
+    # delivery reports and the daemon's notices all go through delivery.tell_admin.
+    from watcher.delivery.send import tell_admin
+
+    token = "tok3n-abcdefgh12345678"
+    store = Store(tmp_path / "watcher.sqlite3")
+    config = Config(
+        path=str(tmp_path / "watcher.toml"),
+        settings=Settings(state_dir=str(tmp_path), timezone="Asia/Phnom_Penh", admin_channel="ops"),
+        sources=SOURCES,
+        channels=(
+            Channel(
+                "ops",
+                f"json://127.0.0.1:9/ops?token={token}",
+                url_template="json://127.0.0.1:9/ops?token=${OPS_TOKEN}",
+                watchlists=(),
+            ),
+        ),
+    )
+    try:
+        error = f"HTTP 500 from https://hook.example/?token={token}"
+        store.record_failure("Gazette", SOURCES[0].url, NOW - timedelta(hours=7), error, None)
+        [notice] = check_stale(config, store, NOW)
+        assert token in notice.body  # the decision is pure; the shell redacts
+        assert tell_admin(config, store, NOW, f"t {token}", f"b {token}")
+        queued = store.due_deliveries(NOW)
+        assert len(queued) == 2
+        for delivery in queued:
+            text = f"{delivery.notice_title}\n{delivery.notice_body}"
+            assert token not in text and "***" in text
+        assert "watcher: source failing: Gazette" in [d.notice_title for d in queued]
+        assert not tell_admin(config, store, NOW, "t", "b", exclude="ops")
+    finally:
+        store.close()

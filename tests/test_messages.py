@@ -14,6 +14,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
@@ -39,6 +40,7 @@ from watcher.delivery.messages import (
     format_time,
     render_alert,
     render_digest,
+    render_minimal,
     render_notice,
 )
 from watcher.models import Alert, Match, Severity
@@ -421,7 +423,7 @@ def test_email_subject_format_and_limit() -> None:
     assert message.body_format == "html"
     assert "\n" not in message.title and "\r" not in message.title
     assert len(message.title) <= 150
-    assert message.title.startswith("[normal] Internet gateway: Ministry issues new rules ")
+    assert message.title.startswith("[NORMAL] Internet gateway: Ministry issues new rules ")
     assert message.title.endswith("…")
     assert not ends_inside_cluster(message.title[:-1])
 
@@ -483,7 +485,7 @@ def test_email_plain_part_keeps_the_link() -> None:
 def test_email_digest_is_one_message_with_every_alert() -> None:
     alerts = [make_alert(n, severity=Severity.HIGH if n == 7 else Severity.LOW) for n in range(40)]
     [message] = render_digest(alerts, EMAIL, TZ)
-    assert message.title == "[high] Internet gateway: digest of 40 alerts"
+    assert message.title == "[HIGH] Internet gateway: digest of 40 alerts"
     hrefs = audit(message.body).hrefs
     assert sorted(hrefs) == sorted(a.link for a in alerts)
     assert hrefs[0] == alerts[7].link  # strongest first
@@ -499,7 +501,7 @@ def test_multi_watchlist_alert_names_them_all(kind: str) -> None:
     text = visible(message.body)
     assert "Internet gateway, Press freedom, Land rights" in text
     if kind in (EMAIL, GENERIC):
-        assert message.title.startswith("[normal] Internet gateway, Press freedom, Land rights: ")
+        assert message.title.startswith("[NORMAL] Internet gateway, Press freedom, Land rights: ")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -509,8 +511,8 @@ def test_possible_match_is_marked(kind: str) -> None:
     assert "POSSIBLE MATCH — review" in visible(possible.body)
     assert "POSSIBLE" not in visible(firm.body)
     if kind == EMAIL:
-        assert possible.title.startswith("[normal, possible] ")
-        assert firm.title.startswith("[normal] ")
+        assert possible.title.startswith("[NORMAL, possible] ")
+        assert firm.title.startswith("[NORMAL] ")
 
 
 def test_partly_possible_alert_marks_only_that_watchlist() -> None:
@@ -579,3 +581,86 @@ def test_long_notice_fits_signal_and_splits_telegram() -> None:
     for piece in telegram:
         check_telegram_piece(piece.body)
     assert all(f"line {n}" in "".join(p.body for p in telegram) for n in range(200))
+
+
+# --- issue 20: what a new user trips on in messages ------------------------------------
+
+
+def test_the_snippet_does_not_repeat_the_title() -> None:
+    title = "Ministry orders ISPs to block independent news sites"
+    alert = make_alert(title=title, snippet=f"{title}. The ministry said the order is final.")
+    for kind in (GENERIC, EMAIL, SIGNAL):
+        [message] = render_alert(alert, kind, TZ)
+        assert message.body.count("Ministry orders ISPs") == 1, kind
+        assert "The ministry said the order is final." in message.body
+    # A snippet that is only the title adds nothing: no snippet line at all.
+    [bare] = render_alert(make_alert(title=title, snippet=title), GENERIC, TZ)
+    assert bare.body.count("Ministry orders ISPs") == 1 and "“" not in bare.body
+
+
+def test_a_date_without_a_time_is_shown_as_a_date() -> None:
+    local_midnight = datetime(2026, 11, 25, tzinfo=TZ)  # "25 November" on a ministry page
+    utc_midnight = datetime(2026, 11, 25, tzinfo=UTC)  # a feed date without a time
+    for published in (local_midnight, utc_midnight):
+        [message] = render_alert(make_alert(published=published), GENERIC, TZ)
+        assert "· 2026-11-25\n" in message.body, message.body
+        assert "00:00" not in message.body and "07:00" not in message.body
+    [timed] = render_alert(
+        make_alert(published=datetime(2026, 11, 25, 7, 5, tzinfo=UTC)), GENERIC, TZ
+    )
+    assert "2026-11-25 14:05 +07" in timed.body
+
+
+def test_terms_line_shows_words_not_patterns() -> None:
+    alert = make_alert(title="Ministry of Information issues a prakas")
+    alert = replace(
+        alert,
+        matches=tuple(replace(m, terms=("ministr*", "prakas", "detain*")) for m in alert.matches),
+    )
+    [message] = render_alert(alert, GENERIC, TZ)
+    terms = next(line for line in message.body.splitlines() if line.startswith("Terms: "))
+    assert terms == "Terms: Ministry, prakas, detain…"
+    assert "*" not in message.body
+
+
+def test_apprise_notify_type_follows_severity() -> None:
+    expected = {
+        Severity.URGENT: "failure",
+        Severity.HIGH: "warning",
+        Severity.NORMAL: "info",
+        Severity.LOW: "info",
+    }
+    for severity, kind_of in expected.items():
+        for kind in (GENERIC, EMAIL, SIGNAL, TELEGRAM):
+            [message, *_] = render_alert(make_alert(severity=severity), kind, TZ)
+            assert message.notify_type == kind_of, (severity, kind)
+    digest = render_digest(
+        [make_alert(severity=Severity.LOW), make_alert(1, severity=Severity.URGENT)], GENERIC, TZ
+    )
+    assert digest[0].notify_type == "failure"
+
+
+def test_the_json_payload_type_is_failure_for_an_urgent_alert() -> None:
+    from watcher.delivery.send import apprise_send
+    from watcher.models import Channel
+
+    from standins import JsonStandIn
+
+    with JsonStandIn() as hooks:
+        channel = Channel("j", hooks.apprise_url("/j"))
+        assert apprise_send(
+            channel, render_alert(make_alert(severity=Severity.URGENT), GENERIC, TZ)
+        ).delivered
+        assert apprise_send(
+            channel, render_alert(make_alert(severity=Severity.NORMAL), GENERIC, TZ)
+        ).delivered
+        assert [m["type"] for m in hooks.messages] == ["failure", "info"]
+
+
+def test_minimal_form_has_severity_watchlists_title_and_link_only() -> None:
+    alert = make_alert(severity=Severity.URGENT, snippet="SNIPPET " * 50)
+    for kind in (GENERIC, EMAIL, SIGNAL, TELEGRAM):
+        [message] = render_minimal([alert], kind)
+        assert "URGENT" in message.body and "Internet gateway" in message.body
+        assert alert.title in message.body and "news.example.org/story/0" in message.body
+        assert "SNIPPET" not in message.body and "Terms" not in message.body

@@ -16,7 +16,8 @@ What each channel receives:
   words or Khmer clusters, never inside a tag or a link; each piece is balanced HTML and
   is numbered ``(k/n)``.
 - **email** (``mailto://``, ``mailtos://``): ``body_format="html"``; the title is the
-  subject, one line of at most 150 characters, ``[severity] watchlist: title``. Apprise
+  subject, one line of at most 150 characters, ``[URGENT] watchlist: title`` (severity
+  upper-case; the delivery shell makes Apprise fold it into RFC 2047 words). Apprise
   builds the plain-text part by stripping the HTML, which keeps a link's text but drops
   its ``href``; so every link's text is the URL itself and the plain part keeps it.
 - **generic** (any other Apprise URL): plain text with no length limit; the title is
@@ -28,6 +29,14 @@ control and bidi-override characters, collapsed to one line, and HTML-escaped be
 enters an HTML template. Only ``http``/``https`` links become ``<a href>``; any other
 scheme is shown as escaped text. Text is shortened or split only between words or Khmer
 clusters, and a shortening is marked with "…".
+
+What staff read, not what the machine holds: the snippet drops a leading copy of the
+title (the matcher reads title and summary as one text); a time of exactly midnight is
+a date without a time and is shown as the date alone; a term pattern such as
+``ministr*`` is shown as the word it matched (``Ministry``), else as ``ministr…``. Each
+``Rendered`` carries Apprise's notify type by severity (urgent "failure", high
+"warning", else "info"). ``render_minimal`` is the form sent once more after a service
+refused the full message: severity, watchlists, title and link only.
 """
 
 from __future__ import annotations
@@ -53,9 +62,11 @@ __all__ = [
     "Rendered",
     "channel_kind",
     "email_subject",
+    "format_published",
     "format_time",
     "render_alert",
     "render_digest",
+    "render_minimal",
     "render_notice",
 ]
 
@@ -89,13 +100,31 @@ _SCHEME_KINDS = {
 }
 
 
+# Apprise's notify types (apprise.NotifyType values), by alert severity: services that
+# show a type (the JSON payload's `type`, Signal's `?status=yes` marker) mark an urgent
+# alert as one.
+INFO = "info"
+WARNING = "warning"
+FAILURE = "failure"
+
+
+def notify_type(severity: Severity) -> str:
+    """Apprise's notify type for an alert of `severity`: urgent "failure", high
+    "warning", else "info"."""
+    if severity >= Severity.URGENT:
+        return FAILURE
+    return WARNING if severity >= Severity.HIGH else INFO
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """One message as handed to Apprise: `body_format` is "text" or "html"."""
+    """One message as handed to Apprise: `body_format` is "text" or "html";
+    `notify_type` is Apprise's "info", "warning" or "failure"."""
 
     title: str
     body: str
     body_format: str
+    notify_type: str = INFO
 
 
 def channel_kind(url: str) -> str:
@@ -202,6 +231,27 @@ def _is_web_link(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def _is_date_only(when: datetime, tz: tzinfo) -> datetime | None:
+    """The day to show when `when` carries no time of day: exactly midnight in the
+    configured zone (a page that says "25 November", read in its own zone) or in UTC
+    (a feed date without a time); else None."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    for zone in (tz, UTC):
+        local = when.astimezone(zone)
+        if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+            return local
+    return None
+
+
+def format_published(when: datetime, tz: tzinfo) -> str:
+    """An item's publication time as `format_time` shows it, or only its day
+    ("2026-11-25") when the source gave a date without a time: "00:00 +07" would
+    claim a time nobody published."""
+    day = _is_date_only(when, tz)
+    return f"{day:%Y-%m-%d}" if day is not None else format_time(when, tz)
 
 
 def format_time(when: datetime, tz: tzinfo) -> str:
@@ -379,22 +429,52 @@ def _alert_block(alert: Alert, tz: tzinfo) -> _Block:
     lines.append((_Text(_clean(alert.title) or "(no title)", "b", _SHRINK_TITLE),))
     where = [_Text(_clean(alert.source), "i")]
     if alert.published is not None:
-        where += [_Text(" · "), _Text(format_time(alert.published, tz))]
+        where += [_Text(" · "), _Text(format_published(alert.published, tz))]
     lines.append(tuple(where))
     lines.append((_Link(alert.link.strip()),))
-    terms = _unique(t for m in ordered for t in m.terms)
+    snippets = _unique(_without_title(m.snippet, alert.title) for m in ordered)
+    seen_text = " ".join([alert.title, *(m.snippet for m in ordered)])
+    terms = _unique(_shown_term(t, seen_text) for m in ordered for t in m.terms)
     if terms:
         lines.append((_Text("Terms: ", "b"), _Text(", ".join(terms), "", _SHRINK_TERMS)))
     people = _unique(p for m in ordered for p in m.people)
     if people:
         lines.append((_Text("People: ", "b"), _Text(", ".join(people), "", _SHRINK_PEOPLE)))
-    snippets = _unique(m.snippet for m in ordered)
     if snippets:
         lines.append((_Text("“"), _Text(" … ".join(snippets), "i", _SHRINK_SNIPPET), _Text("”")))
     also = _unique(alert.also_reported_by)
     if also:
         lines.append((_Text("Also reported by: ", "b"), _Text(", ".join(also), "", _SHRINK_ALSO)))
     return tuple(lines)
+
+
+_TITLE_GLUE = " \t.:;,-–—|·"
+
+
+def _without_title(snippet: str, title: str) -> str:
+    """The snippet without a leading copy of the title (the matcher reads title and
+    summary as one text, so a hit near the start quotes the title the message already
+    shows); "" when nothing else is left."""
+    text, head = _clean(snippet), _clean(title)
+    if head and text.casefold().startswith(head.casefold()):
+        rest = text[len(head) :].lstrip(_TITLE_GLUE)
+        return rest if rest.strip(ELLIPSIS + " ") else ""
+    return text
+
+
+def _shown_term(term: str, text: str) -> str:
+    """A watchlist term as staff should read it: a pattern with `*` (`ministr*`)
+    becomes the word it matched in the title or snippet (`ministry`), or, when that
+    word is not quoted there, the pattern with "…" for the star (`ministr…`)."""
+    cleaned = _clean(term)
+    if "*" not in cleaned:
+        return cleaned
+    parts = [re.escape(p) for p in cleaned.split("*")]
+    pattern = re.compile(r"(?<!\w)" + r"\w*".join(parts) + r"(?!\w)", re.IGNORECASE)
+    found = pattern.search(text)
+    if found:
+        return found.group(0)
+    return cleaned.replace("*", ELLIPSIS)
 
 
 def _notice_block(title: str, text: str) -> _Block:
@@ -581,7 +661,9 @@ def _part_header(fmt: _Format) -> Callable[[int, int], str]:
 
 
 def _severity_tag(severity: Severity, possible: bool) -> str:
-    return f"[{severity.label}, possible]" if possible else f"[{severity.label}]"
+    # Upper-case: SPEC §7's `[URGENT] …`, and what a reader's eye catches first.
+    label = severity.label.upper()
+    return f"[{label}, possible]" if possible else f"[{label}]"
 
 
 def email_subject(tag: str, names: Sequence[str], title: str) -> str:
@@ -621,15 +703,15 @@ def _digest_subject(alerts: Sequence[Alert]) -> str:
 # --- public rendering --------------------------------------------------------------
 
 
-def _finish(kind: str, title: str, bodies: list[str]) -> list[Rendered]:
+def _finish(kind: str, title: str, bodies: list[str], kind_of: str = INFO) -> list[Rendered]:
     fmt = _format(kind)
     if kind == EMAIL:
-        return [Rendered(title, f"<div>{body}</div>", _HTML) for body in bodies]
+        return [Rendered(title, f"<div>{body}</div>", _HTML, kind_of) for body in bodies]
     if kind in (SIGNAL, TELEGRAM):
         # Both plugins have no title field and would glue the title onto the body,
         # past our measurement; the body already says everything.
-        return [Rendered("", body, fmt.body_format) for body in bodies]
-    return [Rendered(title, body, fmt.body_format) for body in bodies]
+        return [Rendered("", body, fmt.body_format, kind_of) for body in bodies]
+    return [Rendered(title, body, fmt.body_format, kind_of) for body in bodies]
 
 
 def render_alert(alert: Alert, kind: str, tz: tzinfo) -> list[Rendered]:
@@ -644,7 +726,12 @@ def render_alert(alert: Alert, kind: str, tz: tzinfo) -> list[Rendered]:
     if kind == SIGNAL:
         # Signal is one message: shorten the snippet, then the title, to fit.
         block = _fit_block(block, fmt, budget)
-    return _finish(kind, _alert_subject(alert), _pack([block], fmt, _part_header(fmt)))
+    return _finish(
+        kind,
+        _alert_subject(alert),
+        _pack([block], fmt, _part_header(fmt)),
+        notify_type(alert.severity),
+    )
 
 
 def render_digest(alerts: Sequence[Alert], kind: str, tz: tzinfo) -> list[Rendered]:
@@ -665,15 +752,49 @@ def render_digest(alerts: Sequence[Alert], kind: str, tz: tzinfo) -> list[Render
     if kind == SIGNAL:
         # Keep each alert whole in one Signal message, shortened if it must be.
         blocks = [_fit_block(b, fmt, budget) for b in blocks]
-    return _finish(kind, _digest_subject(ordered), _pack(blocks, fmt, header))
+    strongest = max((a.severity for a in ordered), default=Severity.LOW)
+    return _finish(
+        kind, _digest_subject(ordered), _pack(blocks, fmt, header), notify_type(strongest)
+    )
 
 
-def render_notice(title: str, text: str, kind: str) -> list[Rendered]:
-    """An admin notice (source failing, delivery given up) or a test message."""
+def _minimal_block(alert: Alert) -> _Block:
+    """Severity, watchlists, title, link: what is left to send when a service refused
+    the full message (SPEC §7)."""
+    return (
+        (
+            _Text(alert.severity.label.upper(), "b"),
+            _Text(" · "),
+            _Text(", ".join(_watchlist_names(alert)), "b", _SHRINK_WATCHLISTS),
+        ),
+        (_Text(_clean(alert.title) or "(no title)", "b", _SHRINK_TITLE),),
+        (_Link(alert.link.strip()),),
+    )
+
+
+def render_minimal(alerts: Sequence[Alert], kind: str) -> list[Rendered]:
+    """The minimal form of an alert (or of a digest's alerts) for one channel kind:
+    only severity, watchlist names, title and link, within the same limits."""
+    if not alerts:
+        return []
+    fmt = _format(kind)
+    ordered = sorted(alerts, key=lambda a: -a.severity)
+    blocks = [_minimal_block(a) for a in ordered]
+    header = _part_header(fmt)
+    if kind == SIGNAL:
+        blocks = [_fit_block(b, fmt, _content_budget(fmt, header)) for b in blocks]
+    subject = _alert_subject(ordered[0]) if len(ordered) == 1 else _digest_subject(ordered)
+    strongest = ordered[0].severity
+    return _finish(kind, subject, _pack(blocks, fmt, header), notify_type(strongest))
+
+
+def render_notice(title: str, text: str, kind: str, kind_of: str = INFO) -> list[Rendered]:
+    """An admin notice (source failing, delivery given up) or a test message;
+    `kind_of` is its Apprise notify type."""
     fmt = _format(kind)
     budget = _content_budget(fmt, _part_header(fmt))
     block = _notice_block(title, text)
     if kind == SIGNAL:
         block = _fit_block(block, fmt, budget)
     subject = _shorten(_clean(title), lambda s: len(s) <= EMAIL_SUBJECT_MAX_CHARS)
-    return _finish(kind, subject, _pack([block], fmt, _part_header(fmt)))
+    return _finish(kind, subject, _pack([block], fmt, _part_header(fmt)), kind_of)

@@ -53,7 +53,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from watcher.config import ConfigError, load_config
 from watcher.delivery.messages import Rendered
-from watcher.delivery.send import Deliverer, SendOutcome, apprise_send, redact, secrets_of
+from watcher.delivery.send import Deliverer, SendOutcome, apprise_send, secrets_of, tell_admin
 from watcher.fetch.client import Fetcher
 from watcher.logs import redaction_filter
 from watcher.matching import Matcher
@@ -443,13 +443,9 @@ class Daemon:
         self.kick_delivery()  # a channel added or fixed may have rows waiting
 
     def _tell_admin(self, title: str, body: str) -> None:
-        admin = self.config.settings.admin_channel
-        if not admin or self.config.channel(admin) is None:
-            return
-        now = utcnow()
-        body = redact(body, set(redaction_filter().secrets))
-        self.store.enqueue(channel=admin, now=now, due=now, notice_title=title, notice_body=body)
-        self.kick_delivery()
+        # The one admin-notice function (it redacts); then send it without waiting.
+        if tell_admin(self.config, self.store, utcnow(), title, body):
+            self.kick_delivery()
 
     # -- main loop --------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from watcher.delivery.messages import format_time
+from watcher.delivery.send import tell_admin
 from watcher.models import Config, Source
 from watcher.store.sqlite import SourceState, Store
 
@@ -93,30 +94,22 @@ def check_stale(config: Config, store: Store, now: datetime) -> list[StaleNotice
     """Queue due stale/recovered reports for the admin channel; returns them.
 
     Call after polling (as `watcher once` does) or on a schedule (the daemon). Each
-    report is queued in the outbox and marked reported in one transaction; with no
+    report is queued (through `delivery.tell_admin`, which redacts secrets: an error
+    text can quote a URL) and marked reported in one transaction; with no
     admin channel configured it is logged instead, and still marked, so it is told once.
     """
     tz = ZoneInfo(config.settings.timezone)
     notices = decide_stale(
         config.sources, store.all_source_states(), now, config.settings.stale_after, tz
     )
-    admin = config.settings.admin_channel
-    has_admin = bool(admin) and config.channel(admin or "") is not None
     for notice in notices:
         with store.atomic():
-            if has_admin and admin:
-                store.enqueue(
-                    channel=admin,
-                    now=now,
-                    due=now,
-                    notice_title=notice.title,
-                    notice_body=notice.body,
-                )
+            told = tell_admin(config, store, now, notice.title, notice.body)
             store.set_stale_reported(notice.source, notice.kind == "stale")
         log.warning(
             "event=source-%s source=%s admin_channel=%s",
             notice.kind,
             notice.source,
-            admin if has_admin else "none",
+            config.settings.admin_channel if told else "none",
         )
     return notices

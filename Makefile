@@ -21,7 +21,7 @@ test: $(STAMP)
 # The pure core (SPEC §2 decisions: config, matching, text, identity, routing, messages)
 # is held to mypy --strict; the I/O shell is typed but not held to it yet.
 CORE := watcher/config watcher/matching watcher/sources watcher/text watcher/identity \
-	watcher/models.py watcher/delivery/routing.py watcher/delivery/messages.py \
+	watcher/models.py watcher/delivery/routing.py watcher/delivery/messages.py watcher/delivery/layout.py \
 	watcher/runner/schedule.py
 
 lint: $(STAMP)

@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 from strict_smtp import StrictSmtp  # noqa: E402
 from test_delivery import _add_alert, _ten_alerts, probe_alerts  # noqa: E402
 
-import watcher.delivery.send  # noqa: E402
+import watcher.delivery.transport  # noqa: E402
 from watcher.delivery.messages import EMAIL, render_alert  # noqa: E402
-from watcher.delivery.send import Deliverer, apprise_send  # noqa: E402
+from watcher.delivery.send import Deliverer  # noqa: E402
+from watcher.delivery.transport import apprise_send  # noqa: E402
 from watcher.models import Channel, Config, Settings  # noqa: E402
 from watcher.store.sqlite import DB_NAME, Store  # noqa: E402
 
@@ -44,9 +45,9 @@ TZ = ZoneInfo("Asia/Phnom_Penh")
 def probes(fold: bool) -> None:
     from apprise.plugins.email import base
 
-    saved = watcher.delivery.send._fold_email_headers, base.Header
+    saved = watcher.delivery.transport._fold_email_headers, base.Header
     if not fold:
-        watcher.delivery.send._fold_email_headers = lambda: None  # type: ignore[assignment]
+        watcher.delivery.transport._fold_email_headers = lambda: None  # type: ignore[assignment]
         base.Header = Header
     try:
         with StrictSmtp() as server:
@@ -65,7 +66,7 @@ def probes(fold: bool) -> None:
                     f"  {name:8} longest line {longest:5} octets, subject lines {subject}: {said}"
                 )
     finally:
-        watcher.delivery.send._fold_email_headers, base.Header = saved
+        watcher.delivery.transport._fold_email_headers, base.Header = saved
 
 
 def unfolded_subject_octets() -> int:

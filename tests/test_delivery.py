@@ -32,13 +32,15 @@ import pytest
 from apprise.plugins.signal_api import NotifySignalAPI
 from apprise.plugins.telegram import NotifyTelegram
 
-from watcher.cli import _fetcher, _protect_secrets, main
+from watcher.cli import _protect_secrets, main
 from watcher.config import load_config
 from watcher.delivery.messages import SIGNAL_MAX_BYTES, TELEGRAM_MAX_CHARS, Rendered, channel_kind
 from watcher.delivery.routing import due_time, retry_delay, route
-from watcher.delivery.send import Deliverer, DeliveryReport, SendOutcome, apprise_send, secrets_of
+from watcher.delivery.send import Deliverer, DeliveryReport
+from watcher.delivery.transport import SendOutcome, apprise_send
 from watcher.demo.sample import render_dates
-from watcher.logs import setup_logging
+from watcher.fetch.client import new_fetcher
+from watcher.logs import secrets_of, setup_logging
 from watcher.models import Alert, Channel, Config, Match, Severity
 from watcher.pipeline.poll import Pipeline, PollReport
 from watcher.runner.health import check_stale
@@ -109,7 +111,7 @@ class Rig:
 
     def poll(self) -> list[PollReport]:
         async def go() -> list[PollReport]:
-            fetcher = _fetcher(self.config)
+            fetcher = new_fetcher(self.config.settings)
             try:
                 return await Pipeline(self.config, self.store, fetcher, clock=self.clock).poll_all()
             finally:
@@ -888,10 +890,10 @@ def test_without_folding_a_strict_server_refuses_and_its_reply_is_the_reason(
     from apprise.plugins.email import base
     from strict_smtp import StrictSmtp
 
-    import watcher.delivery.send
+    import watcher.delivery.transport
     from watcher.delivery.messages import EMAIL, render_alert
 
-    monkeypatch.setattr(watcher.delivery.send, "_fold_email_headers", lambda: None)
+    monkeypatch.setattr(watcher.delivery.transport, "_fold_email_headers", lambda: None)
     monkeypatch.setattr(base, "Header", Header)
     with StrictSmtp() as server:
         outcome = apprise_send(
@@ -1079,7 +1081,7 @@ def test_a_transient_failure_of_one_message_does_not_block_the_others_next_round
 def test_redaction_hides_secrets_and_never_ordinary_words() -> None:
     # Issue 20: with EMAIL_FROM=watcher@example.org every "watcher" became ***, and the
     # SMTP host too, so an error said neither where nor why.
-    from watcher.delivery.send import redact
+    from watcher.logs import redact
 
     channel = Channel(
         "mail",
@@ -1115,10 +1117,10 @@ def test_a_long_khmer_headline_never_holds_back_the_english_alerts_of_the_same_p
     from apprise.plugins.email import base
     from strict_smtp import StrictSmtp
 
-    import watcher.delivery.send
+    import watcher.delivery.transport
 
     if not folding:
-        monkeypatch.setattr(watcher.delivery.send, "_fold_email_headers", lambda: None)
+        monkeypatch.setattr(watcher.delivery.transport, "_fold_email_headers", lambda: None)
         monkeypatch.setattr(base, "Header", Header)
     with StrictSmtp() as server:
         rig = make_rig(mail=server.url())

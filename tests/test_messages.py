@@ -641,7 +641,7 @@ def test_apprise_notify_type_follows_severity() -> None:
 
 
 def test_the_json_payload_type_is_failure_for_an_urgent_alert() -> None:
-    from watcher.delivery.send import apprise_send
+    from watcher.delivery.transport import apprise_send
     from watcher.models import Channel
 
     from standins import JsonStandIn

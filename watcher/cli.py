@@ -26,15 +26,13 @@ from zoneinfo import ZoneInfo
 from watcher import __version__
 from watcher.config import ConfigError, LoadedConfig, default_config_path, read_config
 from watcher.config.state_dir import state_dir_problem
-from watcher.delivery.messages import channel_kind, render_alert, render_notice
-from watcher.delivery.send import Deliverer, apprise_send, redact, secrets_of
-from watcher.fetch.client import Fetcher
-from watcher.logs import redaction_filter, setup_logging
+from watcher.delivery.messages import channel_kind, render_notice
+from watcher.delivery.transport import apprise_send
+from watcher.logs import redact, redaction_filter, secrets_of, setup_logging
 from watcher.matching import Matcher
 from watcher.models import Config
-from watcher.pipeline.poll import Pipeline, PollReport, utcnow
-from watcher.pipeline.pool import ParsePool
-from watcher.runner.health import check_stale
+from watcher.pipeline.poll import utcnow
+from watcher.runner.once import plural, run_once
 from watcher.store.evidence import Evidence
 from watcher.store.sqlite import DB_NAME, Store, StoredAlert
 
@@ -51,11 +49,6 @@ DESCRIPTION = (
 class StateUnusable(Exception):
     """The state folder (`settings.state_dir`) cannot be used; the message is the one
     line to show. `main` prints it and exits 1 (SPEC §3: it prevented the command's job)."""
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """`1 alert`, `2 alerts`; `nouns` for an irregular plural (`1 person`, `3 people`)."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,89 +171,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     for people_list, count in loaded.people_counts:
         print(f"{people_list}: {plural(count, 'person', 'people')}")
     return EXIT_OK
-
-
-def _fetcher(config: Config) -> Fetcher:
-    s = config.settings
-    return Fetcher(user_agent=s.user_agent, timeout=s.timeout, max_size=s.max_size, proxy=s.proxy)
-
-
-def _print_poll(reports: Sequence[PollReport], out: io.TextIOBase | None = None) -> None:
-    stream = out or sys.stdout
-    for r in reports:
-        if r.status == "error":
-            print(f"  {r.source}: ERROR {r.error}", file=stream)
-        elif r.status == "waiting":
-            print(f"  {r.source}: skipped, {r.error}", file=stream)
-        elif r.status == "not-modified":
-            print(f"  {r.source}: not modified", file=stream)
-        else:
-            print(
-                f"  {r.source}: {plural(r.items, 'item')}, {r.new_items} new, "
-                f"{r.changed_items} changed, {plural(len(r.alerts), 'alert')}",
-                file=stream,
-            )
-
-
-async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> int:
-    """Poll every source once and deliver what is due; the body of `watcher once`."""
-    fetcher = _fetcher(config)
-    parse_pool = ParsePool()  # feed parsing on every core (watcher.pipeline.pool)
-    try:
-        if dry_run:
-            with store.atomic(rollback=True):
-                pipeline = Pipeline(config, store, fetcher, parse_pool=parse_pool)
-                reports = await pipeline.poll_all()
-                tz = ZoneInfo(config.settings.timezone)
-                print("Dry run: nothing is sent or recorded.")
-                _print_poll(reports)
-                alerts = [a for r in reports for _, a in r.alerts]
-                print(f"{len(alerts)} alert(s) would be sent:")
-                for alert in alerts:
-                    print()
-                    for rendered in render_alert(alert, "generic", tz):
-                        print(rendered.body)
-            return EXIT_OK
-        # A `sending` row is a crashed sender's, unless a daemon on this state is
-        # sending it right now: then leave it to the daemon.
-        from watcher.runner.service import daemon_running
-
-        recovered = 0 if daemon_running(config.settings.state_dir) else store.recover()
-        if recovered:
-            logging.getLogger("watcher").warning("event=recovered deliveries=%d", recovered)
-        pipeline = Pipeline(config, store, fetcher, parse_pool=parse_pool)
-        reports = await pipeline.poll_all()
-        parse_pool.close()  # its workers' memory is not needed for delivery
-        # Source failures go to the admin channel only; queued before delivery so
-        # that this run sends them.
-        check_stale(config, store, utcnow())
-        # Run by hand or from cron, `once` retries every pending send now.
-        deliverer = Deliverer(config, store, utcnow, skip_backoff=True)
-        delivered = await deliverer.deliver_due()
-        alerts = [a for r in reports for _, a in r.alerts]
-        possible = sum(1 for a in alerts if a.possible)
-        errors = sum(1 for r in reports if r.status == "error")
-        print(
-            f"Polled {plural(len(reports), 'source')}: {plural(len(alerts), 'new alert')}"
-            + (
-                f" ({possible} only possible {'match' if possible == 1 else 'matches'})"
-                if possible
-                else ""
-            )
-            + f", {plural(errors, 'source error')}."
-        )
-        _print_poll(reports)
-        counts = store.outbox_counts()
-        print(
-            f"Delivered {delivered.sent}; retrying {delivered.retrying}; "
-            f"failed {delivered.failed}; outbox pending {counts.get('pending', 0)}, "
-            f"failed {counts.get('failed', 0)}."
-        )
-        store.prune(utcnow(), config.settings.retention)  # old item text (SPEC §4 retention)
-        return EXIT_OK
-    finally:
-        parse_pool.close()
-        await fetcher.aclose()
 
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:

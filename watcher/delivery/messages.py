@@ -41,15 +41,38 @@ refused the full message: severity, watchlists, title and link only.
 
 from __future__ import annotations
 
-import html
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from urllib.parse import urlsplit
 
+from watcher.delivery.layout import (
+    EMAIL,
+    EMAIL_SUBJECT_MAX_CHARS,
+    GENERIC,
+    HTML_FORMAT,
+    SHRINK_ALSO,
+    SHRINK_PEOPLE,
+    SHRINK_SNIPPET,
+    SHRINK_TERMS,
+    SHRINK_TITLE,
+    SHRINK_WATCHLISTS,
+    SIGNAL,
+    SIGNAL_MAX_BYTES,
+    TELEGRAM,
+    TELEGRAM_MAX_CHARS,
+    Block,
+    Line,
+    Link,
+    Text,
+    content_budget,
+    fit_block,
+    format_for,
+    pack,
+    part_header,
+)
 from watcher.models import Alert, Severity
+from watcher.text.cut import ELLIPSIS, one_line, shorten
 
 __all__ = [
     "EMAIL",
@@ -70,26 +93,7 @@ __all__ = [
     "render_notice",
 ]
 
-SIGNAL = "signal"
-TELEGRAM = "telegram"
-EMAIL = "email"
-GENERIC = "generic"
-
-SIGNAL_MAX_BYTES = 2000
-TELEGRAM_MAX_CHARS = 4096
-EMAIL_SUBJECT_MAX_CHARS = 150
-
-# Apprise's Signal plugin prefixes the message with "[i] " (an ASCII status marker)
-# when the URL says ?status=yes; keep room for it so the wire text still fits.
-_SIGNAL_STATUS_RESERVE = len("[?] ")
-
-ELLIPSIS = "…"
 POSSIBLE_MARK = "⚠ POSSIBLE MATCH — review"
-
-# apprise.NotifyFormat.TEXT / .HTML values; kept as strings so this pure module does
-# not import Apprise.
-_TEXT = "text"
-_HTML = "html"
 
 _SCHEME_KINDS = {
     "signal": SIGNAL,
@@ -138,101 +142,6 @@ def channel_kind(url: str) -> str:
     return _SCHEME_KINDS.get(scheme.lower(), GENERIC)
 
 
-# --- Khmer-aware word and cluster boundaries ---------------------------------------
-
-_COENG = "\u17d2"  # KHMER SIGN COENG: the next consonant is a subscript of this cluster
-_JOINERS = "\u200c\u200d"  # ZWNJ/ZWJ bind their neighbours (Khmer uses ZWNJ in clusters)
-_ZWSP = "\u200b"  # Khmer writes no spaces between words; ZWSP marks word breaks
-
-# Bidi embeddings/overrides/isolates let a feed title reorder what staff read
-# ("Trojan Source"); other C0/C1 controls have no business in a message.
-_STRIP_CHARS = dict.fromkeys(
-    [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
-_SPACE_RUN = re.compile(r"\s+")
-# Map whitespace controls to a space before the controls are dropped, so "a\nb"
-# becomes "a b", not "ab".
-_WHITESPACE_TO_SPACE = {ord(c): " " for c in "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85"}
-
-
-def _is_khmer(ch: str) -> bool:
-    return "\u1780" <= ch <= "\u17ff" or "\u19e0" <= ch <= "\u19ff"
-
-
-def _is_space(ch: str) -> bool:
-    return ch.isspace() or ch == _ZWSP
-
-
-def _continues_cluster(text: str, i: int) -> bool:
-    """Whether `text[i]` belongs to the cluster before it, so no cut may go before it.
-
-    A Khmer cluster is a base with its coeng+subscript pairs, dependent vowels and
-    signs; those are combining marks (category M), except the subscript consonant,
-    which is a letter that follows a coeng.
-    """
-    ch, prev = text[i], text[i - 1]
-    return unicodedata.category(ch).startswith("M") or ch in _JOINERS or prev in _COENG + _JOINERS
-
-
-def _is_cluster_boundary(text: str, i: int) -> bool:
-    return 0 < i < len(text) and not _continues_cluster(text, i)
-
-
-def _break_positions(text: str) -> list[int]:
-    """Indices where `text` may be cut: next to a space, or between Khmer clusters.
-
-    Latin-script words are never cut; Khmer text (which has no spaces between words)
-    may be cut between any two clusters.
-    """
-    cuts = []
-    for i in range(1, len(text)):
-        a, b = text[i - 1], text[i]
-        at_space = (_is_space(a) or _is_space(b)) and not (_is_space(a) and _is_space(b))
-        in_khmer = (_is_khmer(a) or _is_khmer(b)) and not _continues_cluster(text, i)
-        if at_space or in_khmer:
-            cuts.append(i)
-    return cuts
-
-
-def _last_fitting(candidates: Sequence[int], fits: Callable[[int], bool]) -> int | None:
-    """The largest candidate for which `fits` holds, assuming `fits` is monotone."""
-    lo, hi, best = 0, len(candidates) - 1, None
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        if fits(candidates[mid]):
-            best, lo = candidates[mid], mid + 1
-        else:
-            hi = mid - 1
-    return best
-
-
-def _shorten(text: str, fits: Callable[[str], bool]) -> str:
-    """`text`, or its longest start cut at a word or cluster boundary plus "…", that fits.
-
-    Returns "…" alone when no start fits, and "" when not even that does.
-    """
-    if fits(text):
-        return text
-    cut = _last_fitting(_break_positions(text), lambda i: fits(text[:i].rstrip() + ELLIPSIS))
-    if cut is not None:
-        return text[:cut].rstrip() + ELLIPSIS
-    return ELLIPSIS if fits(ELLIPSIS) else ""
-
-
-def _clean(text: str) -> str:
-    """Feed text on one line: controls and bidi overrides dropped, spaces collapsed."""
-    return _SPACE_RUN.sub(" ", text.translate(_STRIP_CHARS | _WHITESPACE_TO_SPACE)).strip()
-
-
-def _is_web_link(url: str) -> bool:
-    """Only http(s) URLs with a host may become links (no javascript:, data:, …)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
 def _is_date_only(when: datetime, tz: tzinfo) -> datetime | None:
     """The day to show when `when` carries no time of day: exactly midnight in the
     configured zone (a page that says "25 November", read in its own zone) or in UTC
@@ -268,123 +177,6 @@ def format_time(when: datetime, tz: tzinfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {zone}"
 
 
-# --- a tiny document model: blocks of lines of parts -------------------------------
-
-
-@dataclass(frozen=True)
-class _Text:
-    """A run of text. `shrink` > 0 marks it shortenable; lower ranks shrink first."""
-
-    text: str
-    style: str = ""  # "" | "b" | "i"
-    shrink: int = 0
-
-
-@dataclass(frozen=True)
-class _Link:
-    """A URL: a link when http(s), else plain text. Never shortened or split."""
-
-    url: str
-
-
-_Part = _Text | _Link
-_Line = tuple[_Part, ...]
-_Block = tuple[_Line, ...]  # one alert or notice
-
-# Shrink ranks (Signal): the snippet goes first, then the title (SPEC §7), then the
-# long lists, so that severity, watchlist, source, time and link survive.
-_SHRINK_SNIPPET = 1
-_SHRINK_TITLE = 2
-_SHRINK_ALSO = 3
-_SHRINK_PEOPLE = 4
-_SHRINK_TERMS = 5
-_SHRINK_WATCHLISTS = 6
-
-
-@dataclass(frozen=True)
-class _Format:
-    """How one channel renders parts, joins lines and blocks, and measures size."""
-
-    body_format: str
-    text: Callable[[str, str], str]
-    link: Callable[[str], str]
-    line_sep: str
-    block_sep: str
-    cost: Callable[[str], int]
-    budget: int | None  # None: no limit, never split
-
-    def line(self, line: _Line) -> str:
-        return "".join(self.part(p) for p in line)
-
-    def part(self, part: _Part) -> str:
-        return self.link(part.url) if isinstance(part, _Link) else self.text(part.text, part.style)
-
-    def block(self, block: _Block) -> str:
-        return self.line_sep.join(self.line(line) for line in block)
-
-
-def _plain_text(text: str, style: str) -> str:
-    return text
-
-
-def _plain_link(url: str) -> str:
-    return url
-
-
-def _html_text(text: str, style: str) -> str:
-    # quote=False: quotes need no escaping in element content, and Apprise's Telegram
-    # reducer would unescape &quot; anyway; this keeps measured and sent text equal.
-    escaped = html.escape(text, quote=False)
-    return f"<{style}>{escaped}</{style}>" if style and escaped else escaped
-
-
-def _html_link(url: str) -> str:
-    if not _is_web_link(url):
-        return html.escape(url, quote=False)
-    # The visible text is the URL itself: Apprise's email plain-text part keeps a
-    # link's text and drops its href, and staff should see the domain they open.
-    return f'<a href="{html.escape(url, quote=True)}">{html.escape(url, quote=False)}</a>'
-
-
-def _signal_cost(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _telegram_cost(text: str) -> int:
-    # Apprise's TelegramHTMLReducer sends every "\n" as "\r\n"; Telegram counts
-    # characters in UTF-16 code units, so astral characters (emoji) count twice.
-    return len(text) + text.count("\n") + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _unlimited_cost(text: str) -> int:
-    return 0
-
-
-_FORMATS: dict[str, _Format] = {
-    SIGNAL: _Format(
-        _TEXT,
-        _plain_text,
-        _plain_link,
-        "\n",
-        "\n\n",
-        _signal_cost,
-        SIGNAL_MAX_BYTES - _SIGNAL_STATUS_RESERVE,
-    ),
-    TELEGRAM: _Format(
-        _HTML, _html_text, _html_link, "\n", "\n\n", _telegram_cost, TELEGRAM_MAX_CHARS
-    ),
-    # No newlines in the HTML: Apprise's HTML-to-text conversion (the email's plain
-    # part) turns each source newline into a space at the start or end of a line.
-    # The body is base64-encoded (utf-8 MIMEText), so one long line is no SMTP problem.
-    EMAIL: _Format(_HTML, _html_text, _html_link, "<br>", "<hr>", _unlimited_cost, None),
-    GENERIC: _Format(_TEXT, _plain_text, _plain_link, "\n", "\n\n", _unlimited_cost, None),
-}
-
-
-def _format(kind: str) -> _Format:
-    return _FORMATS.get(kind, _FORMATS[GENERIC])
-
-
 # --- building blocks from alerts ---------------------------------------------------
 
 
@@ -393,7 +185,7 @@ def _unique(values: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     out: list[str] = []
     for value in values:
-        cleaned = _clean(value)
+        cleaned = one_line(value)
         if cleaned and cleaned.casefold() not in seen:
             seen.add(cleaned.casefold())
             out.append(cleaned)
@@ -406,45 +198,45 @@ def _watchlist_names(alert: Alert, mark_possible: bool = True) -> list[str]:
     ordered = sorted(alert.matches, key=lambda m: -m.severity)
     names = []
     for match in ordered:
-        name = _clean(match.watchlist)
+        name = one_line(match.watchlist)
         if mark_possible and match.possible and not alert.possible:
             name += " (possible)"
         names.append(name)
     return _unique(names)
 
 
-def _alert_block(alert: Alert, tz: tzinfo) -> _Block:
+def _alert_block(alert: Alert, tz: tzinfo) -> Block:
     """One alert as lines of parts, in reading order (same for every channel)."""
     ordered = sorted(alert.matches, key=lambda m: -m.severity)
     severity = alert.severity.label.upper()
-    lines: list[_Line] = [
+    lines: list[Line] = [
         (
-            _Text(severity, "b"),
-            _Text(" · "),
-            _Text(", ".join(_watchlist_names(alert)), "b", _SHRINK_WATCHLISTS),
+            Text(severity, "b"),
+            Text(" · "),
+            Text(", ".join(_watchlist_names(alert)), "b", SHRINK_WATCHLISTS),
         )
     ]
     if alert.possible:
-        lines.append((_Text(POSSIBLE_MARK, "b"),))
-    lines.append((_Text(_clean(alert.title) or "(no title)", "b", _SHRINK_TITLE),))
-    where = [_Text(_clean(alert.source), "i")]
+        lines.append((Text(POSSIBLE_MARK, "b"),))
+    lines.append((Text(one_line(alert.title) or "(no title)", "b", SHRINK_TITLE),))
+    where = [Text(one_line(alert.source), "i")]
     if alert.published is not None:
-        where += [_Text(" · "), _Text(format_published(alert.published, tz))]
+        where += [Text(" · "), Text(format_published(alert.published, tz))]
     lines.append(tuple(where))
-    lines.append((_Link(alert.link.strip()),))
+    lines.append((Link(alert.link.strip()),))
     snippets = _unique(_without_title(m.snippet, alert.title) for m in ordered)
     seen_text = " ".join([alert.title, *(m.snippet for m in ordered)])
     terms = _unique(_shown_term(t, seen_text) for m in ordered for t in m.terms)
     if terms:
-        lines.append((_Text("Terms: ", "b"), _Text(", ".join(terms), "", _SHRINK_TERMS)))
+        lines.append((Text("Terms: ", "b"), Text(", ".join(terms), "", SHRINK_TERMS)))
     people = _unique(p for m in ordered for p in m.people)
     if people:
-        lines.append((_Text("People: ", "b"), _Text(", ".join(people), "", _SHRINK_PEOPLE)))
+        lines.append((Text("People: ", "b"), Text(", ".join(people), "", SHRINK_PEOPLE)))
     if snippets:
-        lines.append((_Text("“"), _Text(" … ".join(snippets), "i", _SHRINK_SNIPPET), _Text("”")))
+        lines.append((Text("“"), Text(" … ".join(snippets), "i", SHRINK_SNIPPET), Text("”")))
     also = _unique(alert.also_reported_by)
     if also:
-        lines.append((_Text("Also reported by: ", "b"), _Text(", ".join(also), "", _SHRINK_ALSO)))
+        lines.append((Text("Also reported by: ", "b"), Text(", ".join(also), "", SHRINK_ALSO)))
     return tuple(lines)
 
 
@@ -455,7 +247,7 @@ def _without_title(snippet: str, title: str) -> str:
     """The snippet without a leading copy of the title (the matcher reads title and
     summary as one text, so a hit near the start quotes the title the message already
     shows); "" when nothing else is left."""
-    text, head = _clean(snippet), _clean(title)
+    text, head = one_line(snippet), one_line(title)
     if head and text.casefold().startswith(head.casefold()):
         rest = text[len(head) :].lstrip(_TITLE_GLUE)
         return rest if rest.strip(ELLIPSIS + " ") else ""
@@ -466,7 +258,7 @@ def _shown_term(term: str, text: str) -> str:
     """A watchlist term as staff should read it: a pattern with `*` (`ministr*`)
     becomes the word it matched in the title or snippet (`ministry`), or, when that
     word is not quoted there, the pattern with "…" for the star (`ministr…`)."""
-    cleaned = _clean(term)
+    cleaned = one_line(term)
     if "*" not in cleaned:
         return cleaned
     parts = [re.escape(p) for p in cleaned.split("*")]
@@ -477,184 +269,15 @@ def _shown_term(term: str, text: str) -> str:
     return cleaned.replace("*", ELLIPSIS)
 
 
-def _notice_block(title: str, text: str) -> _Block:
+def _notice_block(title: str, text: str) -> Block:
     """A notice keeps its line breaks (a source name, then its error, then advice).
 
     When it must shrink (Signal), the last line goes first and the title last.
     """
-    body = [cleaned for cleaned in (_clean(line) for line in text.splitlines()) if cleaned]
-    lines: list[_Line] = [(_Text(_clean(title) or "watcher", "b", len(body) + 1),)]
-    lines += [(_Text(line, "", len(body) - n),) for n, line in enumerate(body)]
+    body = [cleaned for cleaned in (one_line(line) for line in text.splitlines()) if cleaned]
+    lines: list[Line] = [(Text(one_line(title) or "watcher", "b", len(body) + 1),)]
+    lines += [(Text(line, "", len(body) - n),) for n, line in enumerate(body)]
     return tuple(lines)
-
-
-# --- fitting and splitting ---------------------------------------------------------
-
-
-def _fits(fmt: _Format, budget: int | None) -> Callable[[str], bool]:
-    return lambda rendered: budget is None or fmt.cost(rendered) <= budget
-
-
-def _with_text(block: _Block, li: int, pi: int, text: str) -> _Block:
-    """`block` with the text of part `pi` of line `li` replaced."""
-    part = block[li][pi]
-    assert isinstance(part, _Text)
-    line = (*block[li][:pi], replace(part, text=text), *block[li][pi + 1 :])
-    return (*block[:li], line, *block[li + 1 :])
-
-
-def _fit_block(block: _Block, fmt: _Format, budget: int | None) -> _Block:
-    """Shorten the block's shrinkable texts, lowest rank first, until it fits."""
-    fits = _fits(fmt, budget)
-    shrinkable = sorted(
-        (part.shrink, li, pi)
-        for li, line in enumerate(block)
-        for pi, part in enumerate(line)
-        if isinstance(part, _Text) and part.shrink
-    )
-    for _, li, pi in shrinkable:
-        if fits(fmt.block(block)):
-            break
-        part = block[li][pi]
-        assert isinstance(part, _Text)
-
-        def fits_with(text: str, base: _Block = block, li: int = li, pi: int = pi) -> bool:
-            return fits(fmt.block(_with_text(base, li, pi, text)))
-
-        block = _with_text(block, li, pi, _shorten(part.text, fits_with) or ELLIPSIS)
-    return block
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """A rendered piece of a message and the glue that goes before it. With `part`,
-    the piece is a text run that `_pack` may split to fill the end of a message."""
-
-    text: str
-    glue: str
-    part: _Text | None = None
-
-
-def _longest_head(text: str, style: str, fmt: _Format, fits: Callable[[str], bool]) -> int:
-    """Where to cut `text` so its rendered start fits: at a word or cluster boundary,
-    else (a single "word" longer than a message) at any cluster boundary."""
-    cut = _last_fitting(_break_positions(text), lambda i: fits(fmt.text(text[:i].rstrip(), style)))
-    if cut is None:
-        clusters = [i for i in range(1, len(text)) if _is_cluster_boundary(text, i)]
-        cut = _last_fitting(clusters, lambda i: fits(fmt.text(text[:i], style)))
-    # A single cluster larger than a message cannot occur at these limits; if it did,
-    # sending it whole beats looping forever.
-    return len(text) if cut is None else cut
-
-
-def _units(block: _Block, fmt: _Format, budget: int) -> list[_Unit]:
-    """A block as one unit if it fits a message, else as lines, else as text pieces."""
-    fits = _fits(fmt, budget)
-    whole = fmt.block(block)
-    if fits(whole):
-        return [_Unit(whole, fmt.block_sep)]
-    units: list[_Unit] = []
-    for li, line in enumerate(block):
-        glue = fmt.block_sep if li == 0 else fmt.line_sep
-        rendered = fmt.line(line)
-        if fits(rendered):
-            units.append(_Unit(rendered, glue))
-            continue
-        for pi, part in enumerate(line):
-            part_glue = glue if pi == 0 else ""
-            if isinstance(part, _Link):
-                # A link is never split; one longer than a message goes alone, over size.
-                units.append(_Unit(fmt.part(part), part_glue))
-                continue
-            units.append(_Unit(fmt.part(part), part_glue, part))
-    return units
-
-
-def _fill(
-    current: str, unit: _Unit, fmt: _Format, fits: Callable[[str], bool], messages: list[str]
-) -> str:
-    """Add a splittable text run to `current`, filling each message before starting the
-    next (so a long title does not leave its heading alone in a message). Full messages
-    go to `messages`; returns the unfinished last one.
-
-    Cuts go at word or Khmer-cluster boundaries; only a single "word" longer than a
-    whole message is cut elsewhere, and even then never inside a Khmer cluster.
-    """
-    assert unit.part is not None
-    text, style, glue = unit.part.text, unit.part.style, unit.glue
-    while text:
-        prefix = current + glue if current else ""
-        if fits(prefix + fmt.text(text, style)):
-            return prefix + fmt.text(text, style)
-
-        def fits_here(i: int, prefix: str = prefix, text: str = text) -> bool:
-            return fits(prefix + fmt.text(text[:i].rstrip(), style))
-
-        cut = _last_fitting(_break_positions(text), fits_here)
-        if cut is None and current:
-            messages.append(current)  # not even one word fits here: start a new message
-            current, glue = "", ""
-            continue
-        if cut is None:
-            cut = _longest_head(text, style, fmt, fits)
-        messages.append(prefix + fmt.text(text[:cut].rstrip(), style))
-        current, glue = "", ""
-        text = text[cut:].lstrip()
-    return current
-
-
-# Room kept at the top of every split message for its "(k/n)" header line.
-_HEADER_RESERVE_PARTS = 999
-
-
-def _content_budget(fmt: _Format, header: Callable[[int, int], str]) -> int | None:
-    """What a message may hold once room is kept for its longest possible header."""
-    if fmt.budget is None:
-        return None
-    widest = header(_HEADER_RESERVE_PARTS, _HEADER_RESERVE_PARTS)
-    return fmt.budget - fmt.cost(widest + fmt.block_sep)
-
-
-def _pack(blocks: Sequence[_Block], fmt: _Format, header: Callable[[int, int], str]) -> list[str]:
-    """Render blocks as few messages as the format's budget allows.
-
-    Blocks stay whole when they fit, are otherwise split by line, then by word or
-    cluster. `header(k, n)` is the first line of message k of n ("" for none).
-    """
-    if fmt.budget is None:
-        first = header(1, 1)
-        body = fmt.block_sep.join(fmt.block(b) for b in blocks)
-        return [f"{first}{fmt.block_sep}{body}" if first else body]
-    budget = _content_budget(fmt, header)
-    assert budget is not None
-    fits = _fits(fmt, budget)
-    messages: list[str] = []
-    current = ""
-    for block in blocks:
-        for unit in _units(block, fmt, budget):
-            joined = current + unit.glue + unit.text if current else unit.text
-            if fits(joined):
-                current = joined
-            elif unit.part is not None:
-                current = _fill(current, unit, fmt, fits, messages)
-            elif not current:
-                current = joined  # an unbreakable piece (a link) longer than a message
-            else:
-                messages.append(current)
-                current = unit.text
-    if current or not messages:
-        messages.append(current)
-    total = len(messages)
-    out = []
-    for k, message in enumerate(messages, start=1):
-        top = header(k, total)
-        out.append(f"{top}{fmt.block_sep}{message}" if top else message)
-    return out
-
-
-def _part_header(fmt: _Format) -> Callable[[int, int], str]:
-    """ "(k/n)" on messages of a split alert or notice; nothing when it is one message."""
-    return lambda k, n: fmt.text(f"({k}/{n})", "i") if n > 1 else ""
 
 
 # --- subjects ----------------------------------------------------------------------
@@ -672,15 +295,15 @@ def email_subject(tag: str, names: Sequence[str], title: str) -> str:
     The title is shortened first, between words or clusters with "…"; watchlist names
     only when they alone would leave the title less than 60 characters.
     """
-    tag, title = _clean(tag), _clean(title)
-    joined = _clean(", ".join(names))
+    tag, title = one_line(tag), one_line(title)
+    joined = one_line(", ".join(names))
     head = f"{tag} " if tag else ""
     room = EMAIL_SUBJECT_MAX_CHARS - len(head) - len(": ")
     if len(joined) > room - min(len(title), 60):
-        joined = _shorten(joined, lambda s: len(s) <= room - min(len(title), 60))
+        joined = shorten(joined, lambda s: len(s) <= room - min(len(title), 60))
     if not joined:
-        return _shorten(head + title, lambda s: len(s) <= EMAIL_SUBJECT_MAX_CHARS)
-    title = _shorten(title, lambda s: len(s) <= room - len(joined))
+        return shorten(head + title, lambda s: len(s) <= EMAIL_SUBJECT_MAX_CHARS)
+    title = shorten(title, lambda s: len(s) <= room - len(joined))
     return f"{head}{joined}: {title}" if title else f"{head}{joined}"
 
 
@@ -704,9 +327,9 @@ def _digest_subject(alerts: Sequence[Alert]) -> str:
 
 
 def _finish(kind: str, title: str, bodies: list[str], kind_of: str = INFO) -> list[Rendered]:
-    fmt = _format(kind)
+    fmt = format_for(kind)
     if kind == EMAIL:
-        return [Rendered(title, f"<div>{body}</div>", _HTML, kind_of) for body in bodies]
+        return [Rendered(title, f"<div>{body}</div>", HTML_FORMAT, kind_of) for body in bodies]
     if kind in (SIGNAL, TELEGRAM):
         # Both plugins have no title field and would glue the title onto the body,
         # past our measurement; the body already says everything.
@@ -720,16 +343,16 @@ def render_alert(alert: Alert, kind: str, tz: tzinfo) -> list[Rendered]:
     One message, except when the channel's limit forces a split (Telegram, or Signal
     when even a shortened alert is too long, e.g. for a very long link).
     """
-    fmt = _format(kind)
-    budget = _content_budget(fmt, _part_header(fmt))
+    fmt = format_for(kind)
+    budget = content_budget(fmt, part_header(fmt))
     block = _alert_block(alert, tz)
     if kind == SIGNAL:
         # Signal is one message: shorten the snippet, then the title, to fit.
-        block = _fit_block(block, fmt, budget)
+        block = fit_block(block, fmt, budget)
     return _finish(
         kind,
         _alert_subject(alert),
-        _pack([block], fmt, _part_header(fmt)),
+        pack([block], fmt, part_header(fmt)),
         notify_type(alert.severity),
     )
 
@@ -740,35 +363,35 @@ def render_digest(alerts: Sequence[Alert], kind: str, tz: tzinfo) -> list[Render
     Alerts are listed strongest first (stable, so arrival order is kept within a
     severity); each message starts with a "Digest: N alerts (k/n)" line.
     """
-    fmt = _format(kind)
+    fmt = format_for(kind)
     ordered = sorted(alerts, key=lambda a: -a.severity)
     count = f"{len(ordered)} alert{'' if len(ordered) == 1 else 's'}"
 
     def header(k: int, n: int) -> str:
         return fmt.text(f"watcher digest: {count}" + (f" ({k}/{n})" if n > 1 else ""), "b")
 
-    budget = _content_budget(fmt, header)
+    budget = content_budget(fmt, header)
     blocks = [_alert_block(a, tz) for a in ordered]
     if kind == SIGNAL:
         # Keep each alert whole in one Signal message, shortened if it must be.
-        blocks = [_fit_block(b, fmt, budget) for b in blocks]
+        blocks = [fit_block(b, fmt, budget) for b in blocks]
     strongest = max((a.severity for a in ordered), default=Severity.LOW)
     return _finish(
-        kind, _digest_subject(ordered), _pack(blocks, fmt, header), notify_type(strongest)
+        kind, _digest_subject(ordered), pack(blocks, fmt, header), notify_type(strongest)
     )
 
 
-def _minimal_block(alert: Alert) -> _Block:
+def _minimal_block(alert: Alert) -> Block:
     """Severity, watchlists, title, link: what is left to send when a service refused
     the full message (SPEC §7)."""
     return (
         (
-            _Text(alert.severity.label.upper(), "b"),
-            _Text(" · "),
-            _Text(", ".join(_watchlist_names(alert)), "b", _SHRINK_WATCHLISTS),
+            Text(alert.severity.label.upper(), "b"),
+            Text(" · "),
+            Text(", ".join(_watchlist_names(alert)), "b", SHRINK_WATCHLISTS),
         ),
-        (_Text(_clean(alert.title) or "(no title)", "b", _SHRINK_TITLE),),
-        (_Link(alert.link.strip()),),
+        (Text(one_line(alert.title) or "(no title)", "b", SHRINK_TITLE),),
+        (Link(alert.link.strip()),),
     )
 
 
@@ -777,24 +400,24 @@ def render_minimal(alerts: Sequence[Alert], kind: str) -> list[Rendered]:
     only severity, watchlist names, title and link, within the same limits."""
     if not alerts:
         return []
-    fmt = _format(kind)
+    fmt = format_for(kind)
     ordered = sorted(alerts, key=lambda a: -a.severity)
     blocks = [_minimal_block(a) for a in ordered]
-    header = _part_header(fmt)
+    header = part_header(fmt)
     if kind == SIGNAL:
-        blocks = [_fit_block(b, fmt, _content_budget(fmt, header)) for b in blocks]
+        blocks = [fit_block(b, fmt, content_budget(fmt, header)) for b in blocks]
     subject = _alert_subject(ordered[0]) if len(ordered) == 1 else _digest_subject(ordered)
     strongest = ordered[0].severity
-    return _finish(kind, subject, _pack(blocks, fmt, header), notify_type(strongest))
+    return _finish(kind, subject, pack(blocks, fmt, header), notify_type(strongest))
 
 
 def render_notice(title: str, text: str, kind: str, kind_of: str = INFO) -> list[Rendered]:
     """An admin notice (source failing, delivery given up) or a test message;
     `kind_of` is its Apprise notify type."""
-    fmt = _format(kind)
-    budget = _content_budget(fmt, _part_header(fmt))
+    fmt = format_for(kind)
+    budget = content_budget(fmt, part_header(fmt))
     block = _notice_block(title, text)
     if kind == SIGNAL:
-        block = _fit_block(block, fmt, budget)
-    subject = _shorten(_clean(title), lambda s: len(s) <= EMAIL_SUBJECT_MAX_CHARS)
-    return _finish(kind, subject, _pack([block], fmt, _part_header(fmt)), kind_of)
+        block = fit_block(block, fmt, budget)
+    subject = shorten(one_line(title), lambda s: len(s) <= EMAIL_SUBJECT_MAX_CHARS)
+    return _finish(kind, subject, pack([block], fmt, part_header(fmt)), kind_of)

@@ -18,6 +18,7 @@ from watcher.config import ConfigError, load_config
 from watcher.demo.loopback import SignalStandIn, demo_feed_server
 from watcher.demo.sample import write_demo_config
 from watcher.pipeline.poll import utcnow
+from watcher.runner.once import run_once
 from watcher.store.sqlite import Store
 
 RULE = "─" * 72
@@ -35,8 +36,6 @@ def _folder(keep: Path | None) -> Iterator[Path]:
 
 def run_demo(keep: Path | None = None) -> int:
     """Run the demo; returns the exit status (0 when the demo alerted as expected)."""
-    from watcher.cli import run_once
-
     feeds = demo_feed_server(utcnow())
     signal = SignalStandIn()
     try:

@@ -30,7 +30,7 @@ import brotli
 import httpx
 
 from watcher.fetch.netguard import Refused, Target, check_url
-from watcher.models import FetchResult
+from watcher.models import FetchResult, Settings
 
 _ZLIB_TYPE = type(zlib.decompressobj())
 MAX_REDIRECTS = 5
@@ -423,6 +423,17 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValueError | zlib.error):
         return f"cannot decode the response: {_reason(exc)}"
     return f"{type(exc).__name__}: {_reason(exc)}"
+
+
+def new_fetcher(settings: Settings) -> Fetcher:
+    """The one shared client for a config's settings (user agent, deadline, size cap,
+    proxy)."""
+    return Fetcher(
+        user_agent=settings.user_agent,
+        timeout=settings.timeout,
+        max_size=settings.max_size,
+        proxy=settings.proxy,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -53,9 +53,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from watcher.config import ConfigError, load_config
 from watcher.delivery.messages import Rendered
-from watcher.delivery.send import Deliverer, SendOutcome, apprise_send, secrets_of, tell_admin
-from watcher.fetch.client import Fetcher
-from watcher.logs import redaction_filter
+from watcher.delivery.send import Deliverer, tell_admin
+from watcher.delivery.transport import SendOutcome, apprise_send
+from watcher.fetch.client import Fetcher, new_fetcher
+from watcher.logs import redaction_filter, secrets_of
 from watcher.matching import Matcher
 from watcher.models import Channel, Config, Settings, Source
 from watcher.pipeline.poll import Pipeline, utcnow
@@ -102,15 +103,6 @@ def _fetch_settings(settings: Settings) -> tuple[object, ...]:
     return (settings.user_agent, settings.timeout, settings.max_size, settings.proxy)
 
 
-def _new_fetcher(settings: Settings) -> Fetcher:
-    return Fetcher(
-        user_agent=settings.user_agent,
-        timeout=settings.timeout,
-        max_size=settings.max_size,
-        proxy=settings.proxy,
-    )
-
-
 # -- the daemon ---------------------------------------------------------------------------
 
 
@@ -128,7 +120,7 @@ class Daemon:
         self.config_path = config_path
         self.config = config
         self.store = store
-        self.fetcher = _new_fetcher(config.settings)
+        self.fetcher = new_fetcher(config.settings)
         # Matching runs in the pool's workers; the main process compiles the watchlists
         # only if it has to match itself (a pool that cannot start; watcher.pipeline.poll).
         self.parse_pool = ParsePool()  # feed parsing on every core (watcher.pipeline.pool)
@@ -424,7 +416,7 @@ class Daemon:
             )
         if _fetch_settings(new.settings) != _fetch_settings(old.settings):
             self._retired.append(self.fetcher)
-            self.fetcher = _new_fetcher(new.settings)
+            self.fetcher = new_fetcher(new.settings)
         self.config = new
         self._refused = None
         self._protect()

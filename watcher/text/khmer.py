@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from functools import lru_cache
 
 # --- character categories (the order is the canonical order inside a syllable) -------
@@ -76,6 +77,11 @@ KHMER_RANGE = "\u1780-\u17ff\u19e0-\u19ff"
 CLUSTER_MARKS = frozenset(chr(cp) for cp, cat in CATEGORIES.items() if cat > Cat.BASE)
 _MARKS = "".join(sorted(CLUSTER_MARKS))
 _BASES = "\u1780-\u17a2\u17a5-\u17b3"
+JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ bind their neighbours
+_BINDS_NEXT = COENG + JOINERS
+# One cluster as a regex: its base (group 1) and its coeng+subscript pairs and signs
+# (group 2), for code that rewrites whole clusters (word estimates, Limon fonts).
+CLUSTER = re.compile(f"([{_BASES}])((?:{COENG}[{_BASES}]|[{_MARKS.replace(COENG, '')}])*)")
 
 # Series-1 ("strong", a-register) consonants, from khnormal's S1 set: a -u written
 # where a register shifter is meant becomes TRIISAP after these, MUUSIKATOAN otherwise.
@@ -204,18 +210,34 @@ def is_khmer(ch: str) -> bool:
     return "\u1780" <= ch <= "\u17ff" or "\u19e0" <= ch <= "\u19ff"
 
 
-def starts_cluster(text: str, i: int) -> bool:
-    """True when position `i` of normalised text may begin a Khmer hit (not mid-cluster)."""
-    if i >= len(text):
+def continues_cluster(text: str, i: int) -> bool:
+    """Whether `text[i]` belongs to the cluster before it: the one cluster rule, which
+    decides where a Khmer hit may start or end (SPEC §5) and where a message may be cut
+    (SPEC §7).
+
+    A Khmer cluster is a base with its coeng+subscript pairs, dependent vowels and signs.
+    Those signs, and any other combining mark (category M: an accent, an emoji's skin
+    tone), belong to what precedes them; so does the consonant after a coeng, and
+    whatever a zero-width joiner or non-joiner binds (Khmer uses ZWNJ inside clusters,
+    emoji ZWJ sequences are one picture). Normalised text has no joiners; message text
+    does.
+    """
+    ch = text[i]
+    if ch in CLUSTER_MARKS or ch in JOINERS:
         return True
-    if text[i] in CLUSTER_MARKS:
-        return False
-    return not (i > 0 and text[i - 1] == COENG)
+    if i > 0 and text[i - 1] in _BINDS_NEXT:
+        return True
+    return not is_khmer(ch) and unicodedata.category(ch).startswith("M")
+
+
+def starts_cluster(text: str, i: int) -> bool:
+    """True when position `i` may begin a Khmer hit or a cut: not inside a cluster."""
+    return i >= len(text) or not continues_cluster(text, i)
 
 
 def ends_cluster(text: str, i: int) -> bool:
     """True when a hit ending just before position `i` does not end inside a cluster."""
-    return i >= len(text) or text[i] not in CLUSTER_MARKS
+    return starts_cluster(text, i)
 
 
 def cluster_start_at_or_before(text: str, i: int) -> int:
@@ -270,7 +292,7 @@ def _estimate_words(text: str) -> list[str]:
         if not _HAS_KHMER.search(piece):
             words.append(piece)
             continue
-        clusters = re.findall(f"[{_BASES}](?:{COENG}[{_BASES}]|[{_MARKS}])*", piece)
+        clusters = [m.group(0) for m in CLUSTER.finditer(piece)]
         words.extend("".join(clusters[i : i + 2]) for i in range(0, len(clusters), 2))
     return words
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from watcher.text.khmer import normalise_khmer
+from watcher.text.khmer import CLUSTER, normalise_khmer
 
 _CONSONANTS = {
     "ក": "k", "ខ": "x", "គ": "K", "ឃ": "X", "ង": "g",
@@ -70,7 +70,6 @@ _DIGITS_TO_LIMON = str.maketrans("".join(_DIGITS), "".join(_DIGITS.values()))
 _WHOLE = {"ខ្ញុំ": "´"}  # "I": one ligature glyph in Limon
 
 _COENG = "\u17d2"
-_CLUSTER = re.compile("([\u1780-\u17b3])((?:\u17d2[\u1780-\u17a2]|[\u17b6-\u17d1\u17d3\u17dd])*)")
 
 # Reverse tables for decoding; a glyph that stands for two letters reads as the first
 # listed in _DECODE_PREFER.
@@ -93,7 +92,7 @@ def limon_encode(text: str, *, shifter_as_u: bool = True) -> str:
         text = _SHIFTER_UPPER.sub("\u17bb", text)
     for word, glyph in _WHOLE.items():
         text = text.replace(word, glyph)
-    return _CLUSTER.sub(lambda m: _encode_cluster(m.group(1), m.group(2)), text).translate(
+    return CLUSTER.sub(lambda m: _encode_cluster(m.group(1), m.group(2)), text).translate(
         _DIGITS_TO_LIMON
     )
 

@@ -638,6 +638,7 @@ class Daemon:
         self.schedule_all()
         self._add_service_jobs()
         self._status = self._status_line()
+        web = self._start_web()
         sd_notify(f"READY=1\nSTATUS={self._status}")
         log.info(
             "event=started pid=%d sources=%d config=%s",
@@ -646,8 +647,21 @@ class Daemon:
             self.config_path,
         )
         await self._watch()
+        if web is not None:
+            await asyncio.to_thread(web.stop)  # at most 3 s, inside the 10 s stop
         await self._shutdown()
         return 0
+
+    def _start_web(self) -> Any:
+        """The staff pages (SPEC §12) in their own thread when `[web] listen` is set;
+        they read the config the daemon holds now, reloads included."""
+        if self.config.web is None:
+            return None
+        from watcher.web.server import WebThread
+
+        web = WebThread(lambda: self.config, self.config.web.listen)
+        web.start()
+        return web
 
     async def _watch(self) -> None:
         """The main loop: watchdog pings, and a check that the loop is not blocked."""

@@ -94,6 +94,15 @@ class Matcher:
             for wi in self._compiled.fuzzy_watchlists
         )
 
+    def needles(self) -> tuple[str, ...] | None:
+        """Strings of which a text's normal form (`match_normalise`) must hold one for
+        any watchlist to match: every hit starts as one of them. None when fuzzy names,
+        found in a phonetic skeleton, could match without any (search then reads every
+        item). The archive search (watcher.web.search) pre-filters with them."""
+        if self._compiled.fuzzy_watchlists:
+            return None
+        return self._compiled.main.compiled_patterns
+
     def explain(self, text: str, source: str) -> Explanation:
         """Like `match`, with the normalised text and, per watchlist, the reasons."""
         item = ItemText(text, self._needles)

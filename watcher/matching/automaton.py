@@ -65,6 +65,7 @@ class Automaton:
         self.patterns: dict[str, int] = {}
         self.groups: list[list[Group]] = []
         self.automaton: ahocorasick_rs.AhoCorasick | None = None
+        self.compiled_patterns: tuple[str, ...] = ()  # every pattern, once compiled
 
     def add(self, pattern: str, group: Group, role: Role) -> None:
         """Give `pattern` the role `role` under `group`'s rules (merged with an equal group)."""
@@ -105,7 +106,9 @@ class Automaton:
             self.automaton = ahocorasick_rs.AhoCorasick(
                 list(self.patterns), implementation=ahocorasick_rs.Implementation.ContiguousNFA
             )
-        self.patterns = {}  # only `add` needs them: a hit's index leads to its groups
+        # Only `add` needs the index; search's pre-filter (`Matcher.needles`) the strings.
+        self.compiled_patterns = tuple(self.patterns)
+        self.patterns = {}
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
         """Every (pattern index, start, end) in `text`, overlapping ones included."""

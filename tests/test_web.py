@@ -1,0 +1,450 @@
+"""The staff pages and feeds (SPEC §12) through Starlette's test client, over a state
+made by a real `watcher once` on loopback feeds (tests/webrig.py): logins, escaping of
+hostile feed text, the CSP, filters, feeds and downloads, search, `[web]` config, and
+`watcher run` serving the pages."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from webrig import PASSWORD, TOKEN, USER, WebRig, free_port, make_state
+
+from watcher.cli import EXPORT_FIELDS, main
+from watcher.store import DB_NAME
+from watcher.store_reads import StateReader
+from watcher.web.app import CSP, create_app
+from watcher.web.auth import MAX_FAILURES, Throttle, check_password
+from watcher.web.commands import user_add
+from watcher.web.filters import http_link
+from watcher.web.search import QueryError, parse_query, search
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+PAGES = ("/", "/sources", "/outbox", "/search?q=sub-decree", "/alerts/1")
+FEEDS = ("/feed.atom", "/alerts.csv", "/alerts.json")
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> WebRig:
+    return make_state(tmp_path_factory.mktemp("web"))
+
+
+def _client(rig: WebRig, *, login: bool = True) -> TestClient:
+    app = create_app(lambda: rig.config, throttle=Throttle(base_delay=0.01, max_delay=0.05))
+    client = TestClient(app)
+    if login:
+        r = client.post(
+            "/login", data={"username": USER, "password": PASSWORD}, follow_redirects=False
+        )
+        assert r.status_code == 303
+    return client
+
+
+@pytest.fixture(scope="module")
+def client(rig: WebRig) -> Iterator[TestClient]:
+    with _client(rig) as c:
+        yield c
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, [name for name, _ in attrs]))
+
+
+def _tags(html: str) -> list[tuple[str, list[str]]]:
+    """Every element of a page, as a browser's parser reads it, with its attribute names."""
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def _alert_id(client: TestClient, title_part: str) -> int:
+    rows = client.get("/alerts.json").json()
+    return int(next(r["id"] for r in rows if title_part in r["title"]))
+
+
+# -- logins -------------------------------------------------------------------------
+
+
+def test_every_page_needs_a_login(rig: WebRig) -> None:
+    anonymous = _client(rig, login=False)
+    for path in PAGES:
+        r = anonymous.get(path, follow_redirects=False)
+        assert r.status_code == 303, path
+        assert r.headers["location"].startswith("/login?next=")
+    for path in FEEDS:
+        r = anonymous.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"].startswith("Basic ")
+        assert "National Internet Gateway" not in r.text
+
+
+def test_feeds_accept_http_basic_with_the_same_account(rig: WebRig) -> None:
+    anonymous = _client(rig, login=False)
+    r = anonymous.get("/feed.atom", headers=_basic(USER, PASSWORD))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/atom+xml")
+    assert anonymous.get("/feed.atom", headers=_basic(USER, "wrong password")).status_code == 401
+    assert anonymous.get("/feed.atom", headers=_basic("mallory", PASSWORD)).status_code == 401
+
+
+def test_login_sets_a_strict_http_only_session_and_logout_ends_it(rig: WebRig) -> None:
+    c = _client(rig, login=False)
+    r = c.post(
+        "/login",
+        data={"username": USER, "password": PASSWORD, "next": "/sources"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/sources"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert c.get("/sources").status_code == 200
+    c.post("/logout", follow_redirects=False)
+    assert c.get("/sources", follow_redirects=False).status_code == 303
+
+
+def test_a_wrong_password_is_refused_and_no_open_redirect(rig: WebRig) -> None:
+    c = _client(rig, login=False)
+    r = c.post("/login", data={"username": USER, "password": "nope", "next": "/"})
+    assert r.status_code == 401
+    assert "Wrong name or password" in r.text
+    r = c.post(
+        "/login",
+        data={"username": USER, "password": PASSWORD, "next": "//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/"
+
+
+def test_failed_logins_wait_longer_each_time_then_are_refused() -> None:
+    throttle = Throttle(base_delay=1.0, max_delay=16.0)
+    delays = [throttle.failed("10.0.0.1", 100.0 + i) for i in range(6)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 16.0]
+    assert throttle.failed("10.0.0.2", 110.0) == 1.0  # per address
+    for i in range(MAX_FAILURES - 6):
+        throttle.failed("10.0.0.1", 110.0 + i)
+    assert throttle.blocked("10.0.0.1", 130.0)
+    assert not throttle.blocked("10.0.0.1", 130.0 + 16 * 60)  # the window passes
+    throttle.succeeded("10.0.0.2")
+    assert throttle.failed("10.0.0.2", 200.0) == 1.0
+
+
+def test_a_failed_login_over_http_is_slowed_down(rig: WebRig) -> None:
+    app = create_app(lambda: rig.config, throttle=Throttle(base_delay=0.4, max_delay=1.0))
+    c = TestClient(app)
+    started = time.monotonic()
+    c.post("/login", data={"username": USER, "password": "guess"})
+    assert time.monotonic() - started >= 0.4
+
+
+def test_user_add_stores_only_a_slow_hash(rig: WebRig, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert (
+        user_add(rig.config, "bob", io.StringIO("a long enough secret\nignored\n"), out, err) == 0
+    )
+    assert "created" in out.getvalue()
+    db = sqlite3.connect(Path(rig.config.settings.state_dir) / DB_NAME)
+    (stored,) = db.execute("SELECT hash FROM web_users WHERE name = 'bob'").fetchone()
+    assert stored.startswith("$argon2id$")
+    assert "a long enough secret" not in stored
+    assert check_password(stored, "a long enough secret")
+    assert not check_password(stored, "ignored")
+    # Again: a reset, not a second row.
+    assert user_add(rig.config, "bob", io.StringIO("another long secret\n"), out, err) == 0
+    assert "reset" in out.getvalue()
+    assert db.execute("SELECT COUNT(*) FROM web_users WHERE name = 'bob'").fetchone()[0] == 1
+    assert user_add(rig.config, "carol", io.StringIO("short\n"), out, err) == 1
+    assert user_add(rig.config, "a:b", io.StringIO("long enough pass\n"), out, err) == 2
+
+
+def test_user_add_from_the_command_line_reads_stdin(rig: WebRig) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "watcher", "-c", str(rig.config_path), "user", "add", "dave"],
+        input="dave's password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WEB_TEST_TOKEN": TOKEN},
+    )
+    assert result.returncode == 0, result.stderr
+    reader = StateReader(Path(rig.config.settings.state_dir) / DB_NAME)
+    assert check_password(reader.user_hash("dave"), "dave's password")
+
+
+# -- hostile text -------------------------------------------------------------------
+
+
+def test_every_answer_has_a_strict_csp_without_inline_script(client: TestClient) -> None:
+    for path in (*PAGES, *FEEDS, "/login", "/static/style.css"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+        assert "script-src" not in csp  # none allowed: default-src 'none' covers it
+        assert r.headers["x-content-type-options"] == "nosniff"
+    assert CSP.count("'self'") >= 2
+
+
+def test_hostile_titles_are_escaped_and_no_page_carries_script_or_inline_style(
+    client: TestClient,
+) -> None:
+    hostile = _alert_id(client, "pwned")
+    pages = [*PAGES, f"/alerts/{hostile}", "/search?q=assemblies", "/login"]
+    for path in pages:
+        tags = _tags(client.get(path).text)
+        names = {name for name, _ in tags}
+        assert not names & {"script", "style", "img", "svg", "iframe", "object"}, path
+        for name, attrs in tags:
+            assert not [a for a in attrs if a.startswith("on") or a == "style"], (path, name)
+    page = client.get(f"/alerts/{hostile}").text
+    assert "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in page
+
+
+def test_javascript_links_are_never_links(client: TestClient) -> None:
+    # Search shows each item's own link as the feed wrote it.
+    html = client.get("/search?q=assemblies").text
+    assert "javascript:alert(document.cookie)" in html  # shown, as text
+    for href in re.findall(r'href="([^"]*)"', html):
+        assert not href.lower().lstrip().startswith(("javascript:", "data:", "vbscript:"))
+    for url in (
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html,x",
+        "java\nscript:x",
+    ):
+        assert http_link(url) is None
+    assert http_link("https://example.org/a?b=1") == "https://example.org/a?b=1"
+
+
+def test_no_secret_from_the_config_on_any_page_feed_or_download(client: TestClient) -> None:
+    outbox = client.get("/outbox").text
+    assert "staff-hook" in outbox and "pending" in outbox.lower()
+    for path in (*PAGES, *FEEDS, "/search?q=person:%22Chhim%20Sithar%22"):
+        assert TOKEN not in client.get(path).text, path
+
+
+# -- pages --------------------------------------------------------------------------
+
+
+def test_alerts_newest_first_with_every_filter(client: TestClient) -> None:
+    rows = client.get("/alerts.json").json()
+    assert len(rows) == 5
+    created = [r["created"] for r in rows]
+    assert created == sorted(created, reverse=True)
+    assert {r["source"] for r in rows} == {"Civic News", "Khmer News", "Hostile Wire"}
+
+    def titles(query: str) -> set[str]:
+        return {r["title"] for r in client.get(f"/alerts.json?{query}").json()}
+
+    urgent = titles("severity=urgent")
+    assert urgent and all("Sithar" in t or "ស៊ីថា" in t for t in urgent)
+    assert titles("severity=high") == titles("watchlist=Sub-decrees")
+    assert titles("source=Khmer%20News") == {next(iter(titles("source=Khmer%20News")))}
+    assert len(titles("watchlist=Arrests%20of%20named%20defenders")) == 2
+    assert titles("kind=possible") == set()
+    assert len(titles("kind=certain")) == 5
+    assert titles("since=2000-01-01&until=2000-01-02") == set()
+    assert len(titles("since=2000-01-01")) == 5
+    page = client.get("/?severity=urgent").text
+    assert "Chhim Sithar" in page and "National Internet Gateway" not in page
+    assert client.get("/alerts.json?since=yesterday").status_code == 400
+    assert "not a date" in client.get("/?since=yesterday").text
+
+
+def test_one_alert_shows_its_evidence_and_explain(rig: WebRig, client: TestClient) -> None:
+    alert_id = _alert_id(client, "National Internet Gateway")
+    html = client.get(f"/alerts/{alert_id}").text
+    row = next(r for r in client.get("/alerts.json").json() if r["id"] == alert_id)
+    state = Path(rig.config.settings.state_dir)
+    document = (state / row["evidence_path"]).read_bytes()
+    assert hashlib.sha256(document).hexdigest() == row["evidence_sha256"]
+    assert row["evidence_sha256"] in html and row["evidence_text_sha256"] in html
+    assert "Sub-decrees</strong>: match" in html  # the explain reasons
+    assert "Fetched" in html
+    r = client.get(f"/alerts/{alert_id}/document")
+    assert r.content == document
+    assert r.headers["content-disposition"].startswith("attachment")
+    assert client.get("/alerts/9999").status_code == 404
+
+
+def test_sources_page_is_the_status_table(client: TestClient) -> None:
+    html = client.get("/sources").text
+    for name in ("Civic News", "Khmer News", "Hostile Wire", "Broken"):
+        assert name in html
+    assert "HTTP 404" in html  # the broken source's last error
+
+
+def test_outbox_page_shows_pending_and_why(client: TestClient) -> None:
+    html = client.get("/outbox").text
+    assert "Pending 5" in html
+    assert "Connection error" in html or "connection" in html.lower()
+
+
+# -- feeds and downloads ------------------------------------------------------------
+
+
+def test_atom_feed_for_all_and_per_watchlist(client: TestClient) -> None:
+    root = ET.fromstring(client.get("/feed.atom").content)
+    assert root.tag == f"{ATOM}feed"
+    entries = root.findall(f"{ATOM}entry")
+    assert len(entries) == 5
+    titles = [e.findtext(f"{ATOM}title") or "" for e in entries]
+    assert any("pwned" in t for t in titles)  # hostile text is escaped XML text
+    one = ET.fromstring(client.get("/feed.atom?watchlist=Sub-decrees").content)
+    assert all(
+        c.get("term") == "Sub-decrees"
+        for e in one.findall(f"{ATOM}entry")
+        for c in e.findall(f"{ATOM}category")
+    )
+    assert len(one.findall(f"{ATOM}entry")) == 3
+    for entry in entries:
+        for link in entry.findall(f"{ATOM}link"):
+            assert link.get("href", "").startswith(("http://", "https://"))
+
+
+def test_csv_and_json_downloads_of_the_filtered_view(client: TestClient) -> None:
+    r = client.get("/alerts.csv?watchlist=Sub-decrees")
+    assert r.headers["content-disposition"] == 'attachment; filename="Sub-decrees.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert tuple(rows[0].keys()) == EXPORT_FIELDS
+    assert len(rows) == 3 and all("Sub-decrees" in row["watchlists"] for row in rows)
+    data = json.loads(client.get("/alerts.json?source=Khmer%20News").text)
+    assert [d["source"] for d in data] == ["Khmer News"]
+
+
+# -- search -------------------------------------------------------------------------
+
+
+def test_parse_query_reads_the_watchlist_syntax(rig: WebRig) -> None:
+    wl = parse_query('sub-decree "working group" @decree +ministr* -sport', rig.config)
+    assert wl.any == ("sub-decree", "working group", "@decree")
+    assert wl.all == (("ministr*",),) and wl.none == ("sport",)
+    listed = parse_query("person:ឈឹម\\ ស៊ីថា near:@arrest within:10", rig.config)
+    assert listed.people[0].name == "Chhim Sithar"  # a listed person brings the aliases
+    assert listed.near == ("@arrest",) and listed.within == 10
+    new = parse_query('person:"Sok Dara|សុខ ដារ៉ា"', rig.config)
+    assert new.people[0].aliases == ("សុខ ដារ៉ា",)
+    assert parse_query('watchlist:"Sub-decrees"', rig.config).name == "Sub-decrees"
+    for bad in ('"open', "", "-only", "@nosuchset", "watchlist:Nope", "near:x term", "within:0 x"):
+        with pytest.raises(QueryError):
+            parse_query(bad, rig.config)
+
+
+def test_search_finds_khmer_english_and_people_with_the_polls_matcher(
+    rig: WebRig, client: TestClient
+) -> None:
+    html = client.get(
+        "/search?q=%E1%9E%85%E1%9E%B6%E1%9E%94%E1%9F%8B%E1%9E%81%E1%9F%92%E1%9E%9B%E1%9E%BD%E1%9E%93"
+    ).text
+    assert "ប៉ូលិសចាប់ខ្លួន ឈឹម ស៊ីថា" in html  # ចាប់ខ្លួន, "arrest"
+    html = client.get('/search?q=person:"Chhim Sithar" near:@arrest').text
+    assert "Police arrest union leader Chhim Sithar" in html
+    assert "ប៉ូលិសចាប់ខ្លួន" in html  # the Khmer alias, from the people list
+    # Retro-match: a watchlist finds what it alerted on, and items that never alerted.
+    html = client.get('/search?q=watchlist:"Sub-decrees"').text
+    assert "National Internet Gateway" in html
+    assert "unknown term set" in client.get("/search?q=@nosuch").text
+
+
+def test_the_index_only_narrows_what_the_matcher_reads(rig: WebRig, tmp_path: Path) -> None:
+    from watcher.search_index import SearchIndex
+
+    reader = StateReader(Path(rig.config.settings.state_dir) / DB_NAME)
+    index = SearchIndex(tmp_path / "index.sqlite3")
+    for text in ("sub-decree", "ចាប់ខ្លួន", "@arrest", 'person:"Chhim Sithar"', "arrested"):
+        query = parse_query(text, rig.config)
+        scanned = search(reader, query)
+        indexed = search(reader, query, index)
+        assert [h.item.id for h in indexed.hits] == [h.item.id for h in scanned.hits], text
+        assert indexed.total == scanned.total > 0, text
+        assert indexed.indexed and indexed.read <= scanned.read
+    with pytest.raises(sqlite3.OperationalError):
+        reader.db.execute("DELETE FROM items")  # the pages' connection cannot write
+
+
+def test_watcher_search_prints_the_same_from_the_shell(
+    rig: WebRig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rig.run("search", "person:Chhim Sithar", "near:@arrest") == 0
+    out = capsys.readouterr().out
+    assert "Police arrest union leader Chhim Sithar" in out
+    assert "items (last 90 days) match" in out
+    assert rig.run("search", "@nosuch") == 2
+
+
+# -- config and serving -------------------------------------------------------------
+
+
+def test_web_table_is_validated_like_the_others(tmp_path: Path, rig: WebRig) -> None:
+    text = rig.config_path.read_text(encoding="utf-8")
+    bad = tmp_path / "watcher.toml"
+    (tmp_path / "people.csv").write_text("name\nX Y\n", encoding="utf-8")
+    bad.write_text(text.replace('listen = "127.0.0.1:8080"', 'listen = "nowhere"\nport = 1'))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["-c", str(bad), "check"]) == 2
+    lines = err.getvalue().splitlines()
+    n = text.splitlines().index('listen = "127.0.0.1:8080"') + 1
+    assert any(line.startswith(f"{bad}:{n}: web.listen: must be") for line in lines), lines
+    assert any(f"{bad}:{n + 1}: web.port: unknown key" in line for line in lines), lines
+    assert rig.config.web is not None and rig.config.web.listen == "127.0.0.1:8080"
+
+
+def test_watcher_run_serves_the_pages_and_still_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    rig = make_state(tmp_path, listen=f"127.0.0.1:{port}")
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "-c", str(rig.config_path), "run"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        answer = None
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/feed.atom", auth=(USER, PASSWORD), timeout=5
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 200
+        assert b"National Internet Gateway" in answer.content
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()

@@ -1,0 +1,129 @@
+"""A pre-filter for the archive search (SPEC §12): which retained items could match.
+
+Searching 100,000 retained items by running the matcher over each takes seconds
+(bench/web.py: the normal form alone costs ~25 µs an item). Every hit of the matcher
+starts as one of its automaton's strings found in the item's normal form
+(`Matcher.needles`), so an index of normal forms answers "which items hold one of
+these strings" and the matcher then reads only those. SQLite's FTS5 with the trigram
+tokenizer finds any substring of three characters or more, in any script (Khmer has
+no spaces between words, so a word tokenizer would not do), case-sensitively since the
+normal form is already case-folded.
+
+The index is a cache derived from the state, in its own file beside it
+(`state_dir/search-index.sqlite3`): the state database is never written by a search,
+deleting the file only costs a rebuild, and a changed normal form (a new watcher
+version) rebuilds it. It can only ever widen the set of items read: an item it holds
+out of date is read by the matcher on its current text (watcher.web.search).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from watcher import __version__
+from watcher.names import match_normalise
+from watcher.store_reads import StateReader
+
+INDEX_NAME = "search-index.sqlite3"
+#: Bump when what is indexed changes; a version from another watcher also rebuilds.
+INDEX_FORMAT = f"2/{__version__}"
+#: Trigram FTS5 finds substrings of at least this many characters.
+MIN_NEEDLE = 3
+#: Needles per MATCH expression (the FTS5 query parser has a bounded stack).
+_NEEDLES_PER_QUERY = 200
+#: Seconds between full comparisons with the state (edited and pruned items).
+FULL_CHECK_EVERY = 60.0
+
+
+class SearchIndex:
+    """Normal forms of retained items in an FTS5 trigram table, kept in step with the state."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (creating, or rebuilding when stale) the index file at `path`."""
+        self.path = str(path)
+        # Used by one event loop at a time (see watcher.store_reads.StateReader).
+        self.db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=OFF")  # a cache: a crash only costs a rebuild
+        self._last_full = 0.0
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        if row is None or row[0] != INDEX_FORMAT:
+            self.db.executescript(
+                "DROP TABLE IF EXISTS texts; DROP TABLE IF EXISTS indexed;"
+                "CREATE VIRTUAL TABLE texts USING fts5(norm, "
+                "tokenize = 'trigram case_sensitive 1');"
+                "CREATE TABLE indexed (id INTEGER PRIMARY KEY, hash TEXT);"
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)", (INDEX_FORMAT,)
+            )
+
+    @classmethod
+    def in_dir(cls, state_dir: str | Path) -> SearchIndex:
+        """The index beside a state directory's database."""
+        return cls(Path(state_dir) / INDEX_NAME)
+
+    def close(self) -> None:
+        """Close the index file."""
+        self.db.close()
+
+    def refresh(self, reader: StateReader, *, full: bool | None = None) -> int:
+        """Index items new since the last refresh; every `FULL_CHECK_EVERY` seconds (or
+        when `full`) also re-index edited items and drop pruned ones. Returns how many
+        items were (re-)indexed."""
+        if full is None:
+            full = time.monotonic() - self._last_full >= FULL_CHECK_EVERY
+        last = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM indexed").fetchone()[0]
+        rows = reader.item_texts_after(int(last))
+        if full:
+            known = dict(self.db.execute("SELECT id, hash FROM indexed"))
+            retained = reader.retained_ids()
+            changed = [i for i, h in retained if i in known and known[i] != h]
+            rows += reader.item_texts(changed)
+            kept = {i for i, _ in retained}
+            gone = [i for i in known if i not in kept]
+            self._delete([*gone, *changed])
+            self._last_full = time.monotonic()
+        if rows:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO texts (rowid, norm) VALUES (?, ?)",
+                [(i, match_normalise(text)) for i, _, text in rows],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO indexed (id, hash) VALUES (?, ?)",
+                [(i, h) for i, h, _ in rows],
+            )
+            self.db.execute("COMMIT")
+        return len(rows)
+
+    def _delete(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        self.db.execute("BEGIN")
+        self.db.executemany("DELETE FROM texts WHERE rowid = ?", [(i,) for i in ids])
+        self.db.executemany("DELETE FROM indexed WHERE id = ?", [(i,) for i in ids])
+        self.db.execute("COMMIT")
+
+    def candidates(self, needles: Sequence[str]) -> set[int] | None:
+        """Ids of indexed items whose normal form holds one of `needles`; None when a
+        needle is too short for trigrams (then every item is a candidate)."""
+        if any(len(n) < MIN_NEEDLE for n in needles):
+            return None
+        found: set[int] = set()
+        for start in range(0, len(needles), _NEEDLES_PER_QUERY):
+            chunk = needles[start : start + _NEEDLES_PER_QUERY]
+            expression = " OR ".join('"' + n.replace('"', '""') + '"' for n in chunk)
+            found.update(
+                r[0]
+                for r in self.db.execute(
+                    "SELECT rowid FROM texts WHERE texts MATCH ?", (expression,)
+                )
+            )
+        return found

@@ -20,6 +20,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from starlette.testclient import TestClient
 from webrig import PASSWORD, TOKEN, USER, WebRig, free_port, make_state
 
 from watcher.cli import EXPORT_FIELDS, main
+from watcher.matching import Matcher
+from watcher.models import Person, Watchlist
 from watcher.store import DB_NAME
 from watcher.store_reads import StateReader
 from watcher.web.app import CSP, create_app
@@ -385,6 +388,24 @@ def test_the_index_only_narrows_what_the_matcher_reads(rig: WebRig, tmp_path: Pa
         assert [h.item.id for h in indexed.hits] == [h.item.id for h in scanned.hits], text
         assert indexed.total == scanned.total > 0, text
         assert indexed.indexed and indexed.read <= scanned.read
+    # A watchlist of many people (more needles than phrase queries take) finds the same.
+    many = Watchlist(
+        name="many",
+        people=(
+            *(Person(f"Person{n} Family{n}") for n in range(60)),
+            Person("Chhim Sithar", ("ឈឹម ស៊ីថា",)),
+        ),
+        near=("@arrest",),
+    )
+    needles = Matcher([many]).needles()
+    assert needles is not None and len(needles) > 64
+    assert "arrest" not in needles  # near terms alone never make a match
+    scanned, indexed = search(reader, many), search(reader, many, index)
+    assert [h.item.id for h in indexed.hits] == [h.item.id for h in scanned.hits]
+    assert scanned.total == 2
+    assert Matcher([replace(many, fuzzy=True)]).needles() is None  # fuzzy: read every item
+    first = search(reader, parse_query("sub-decree", rig.config), index, limit=1, count_all=False)
+    assert len(first.hits) == 1 and not first.complete
     with pytest.raises(sqlite3.OperationalError):
         reader.db.execute("DELETE FROM items")  # the pages' connection cannot write
 
@@ -417,6 +438,36 @@ def test_web_table_is_validated_like_the_others(tmp_path: Path, rig: WebRig) -> 
     assert rig.config.web is not None and rig.config.web.listen == "127.0.0.1:8080"
 
 
+def test_watcher_web_serves_until_sigterm_and_exits_0(rig: WebRig) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "-c", str(rig.config_path), "web", "--listen",
+         f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        answer = _wait_for(f"http://127.0.0.1:{port}/login")
+        assert answer.status_code == 200
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _wait_for(url: str, **kwargs: object) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(url, timeout=5, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_watcher_run_serves_the_pages_and_still_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     rig = make_state(tmp_path, listen=f"127.0.0.1:{port}")
@@ -428,17 +479,8 @@ def test_watcher_run_serves_the_pages_and_still_stops_on_sigterm(tmp_path: Path)
         env={k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))},
     )
     try:
-        deadline = time.monotonic() + 30
-        answer = None
-        while time.monotonic() < deadline:
-            try:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{port}/feed.atom", auth=(USER, PASSWORD), timeout=5
-                )
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert answer is not None and answer.status_code == 200
+        answer = _wait_for(f"http://127.0.0.1:{port}/feed.atom", auth=(USER, PASSWORD))
+        assert answer.status_code == 200
         assert b"National Internet Gateway" in answer.content
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -18,6 +18,10 @@ from pathlib import Path
 from watcher.models import Severity
 from watcher.store import DB_NAME, Store, StoredAlert, _dt, _ts
 
+#: What the search index reads of an item: id, content hash, date (published, else first
+#: seen; epoch seconds), text.
+IndexedText = tuple[int, str | None, float, str]
+
 #: Alerts on one page of the alerts list (and at most in one feed).
 PAGE_SIZE = 50
 
@@ -125,18 +129,27 @@ class StateReader(Store):
     # -- alerts -------------------------------------------------------------
 
     def alerts_page(
-        self, flt: AlertFilter, *, limit: int = PAGE_SIZE, offset: int = 0
+        self, flt: AlertFilter, *, limit: int = PAGE_SIZE, offset: int = 0, count: bool = True
     ) -> tuple[list[StoredAlert], int]:
-        """One page of alerts that pass `flt`, newest first, and how many pass in all."""
+        """One page of alerts that pass `flt`, newest first, and how many pass in all
+        (with `count=False`, only how many are on the page: a feed needs no total, and
+        counting reads every alert the filter passes)."""
         where, params = flt.where()
-        total = int(
-            self.db.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}", params).fetchone()[0]
-        )
+        total = -1
+        if count:
+            total = int(
+                self.db.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}", params).fetchone()[0]
+            )
         rows = self.db.execute(
             f"SELECT * FROM alerts WHERE {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return [self._stored_alert(r) for r in rows], total
+        alerts = [self._stored_alert(r) for r in rows]
+        return alerts, total if count else len(alerts)
+
+    def last_alert_id(self) -> int:
+        """The newest alert's id (0: none): what the filter choices are cached by."""
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM alerts").fetchone()[0])
 
     def alert_watchlists(self) -> list[str]:
         """Every watchlist name recorded in an alert (the filter offers configured ones too)."""
@@ -201,46 +214,56 @@ class StateReader(Store):
         return [(r[0], r[1]) for r in rows]
 
     def retained_items(self, ids: Sequence[int] | None = None) -> Iterator[RetainedItem]:
-        """Items whose text is retained, newest first (all, or those of `ids`)."""
-        base = (
-            "SELECT id, source, title, link, published, first_seen, text FROM items "
-            "WHERE text IS NOT NULL"
-        )
-        order = " ORDER BY COALESCE(published, first_seen) DESC, id DESC"
+        """Retained items: all of them newest first, or those of `ids` in that order.
+        Read a few hundred at a time: a search that stops at its first hits reads no more."""
         if ids is None:
-            rows: Iterator[sqlite3.Row] = iter(self.db.execute(base + order))
-        else:
-            # One statement for every id (a temporary table would be a write).
-            found: list[sqlite3.Row] = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.extend(self.db.execute(f"{base} AND id IN ({marks})", list(chunk)))
-            found.sort(key=lambda r: (r[4] or r[5] or 0.0, r[0]), reverse=True)
-            rows = iter(found)
-        for r in rows:
-            yield RetainedItem(r[0], r[1], r[2] or "", r[3], _dt(r[4]), _dt(r[5]), r[6])
+            dated = sorted(
+                (
+                    (r[0], r[1])
+                    for r in self.db.execute(
+                        "SELECT COALESCE(published, first_seen, 0), id FROM items "
+                        "WHERE text IS NOT NULL"
+                    )
+                ),
+                reverse=True,
+            )
+            ids = [i for _, i in dated]
+        for start in range(0, len(ids), 200):
+            chunk = list(ids[start : start + 200])
+            marks = ",".join("?" * len(chunk))
+            rows = {
+                r[0]: r
+                for r in self.db.execute(
+                    "SELECT id, source, title, link, published, first_seen, text FROM items "
+                    f"WHERE id IN ({marks}) AND text IS NOT NULL",
+                    chunk,
+                )
+            }
+            for item_id in chunk:
+                r = rows.get(item_id)
+                if r is not None:
+                    yield RetainedItem(r[0], r[1], r[2] or "", r[3], _dt(r[4]), _dt(r[5]), r[6])
 
-    def item_texts_after(self, after_id: int) -> list[tuple[int, str | None, str]]:
-        """(id, content hash, text) of retained items with an id above `after_id`."""
+    def item_texts_after(self, after_id: int) -> list[IndexedText]:
+        """(id, content hash, date, text) of retained items with an id above `after_id`."""
         rows = self.db.execute(
-            "SELECT id, content_hash, text FROM items WHERE id > ? AND text IS NOT NULL "
-            "ORDER BY id",
+            "SELECT id, content_hash, COALESCE(published, first_seen, 0), text FROM items "
+            "WHERE id > ? AND text IS NOT NULL ORDER BY id",
             (after_id,),
         )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def item_texts(self, ids: Sequence[int]) -> list[tuple[int, str | None, str]]:
-        """(id, content hash, text) of the given retained items."""
-        out: list[tuple[int, str | None, str]] = []
+    def item_texts(self, ids: Sequence[int]) -> list[IndexedText]:
+        """(id, content hash, date, text) of the given retained items."""
+        out: list[IndexedText] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             out.extend(
-                (r[0], r[1], r[2])
+                (r[0], r[1], r[2], r[3])
                 for r in self.db.execute(
-                    f"SELECT id, content_hash, text FROM items WHERE id IN ({marks}) "
-                    "AND text IS NOT NULL",
+                    "SELECT id, content_hash, COALESCE(published, first_seen, 0), text "
+                    f"FROM items WHERE id IN ({marks}) AND text IS NOT NULL",
                     list(chunk),
                 )
             )

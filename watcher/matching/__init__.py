@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from watcher.matching.automaton import ANY, PERSON
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.decide import decide, gather, people_can_count
 from watcher.matching.hits import Evidence, Hit, Rejected
@@ -96,12 +97,24 @@ class Matcher:
 
     def needles(self) -> tuple[str, ...] | None:
         """Strings of which a text's normal form (`match_normalise`) must hold one for
-        any watchlist to match: every hit starts as one of them. None when fuzzy names,
-        found in a phonetic skeleton, could match without any (search then reads every
-        item). The archive search (watcher.web.search) pre-filters with them."""
+        any watchlist to match. A match needs a listed person when the watchlist has
+        people, else an `any` term, else its first `all` requirement (watcher.matching.
+        decide), and every hit starts as one of the automaton's strings: those strings
+        of those roles. None when fuzzy names, found in a phonetic skeleton, could match
+        without any (then every text is a candidate). The archive search pre-filters
+        with them (watcher.search_index)."""
         if self._compiled.fuzzy_watchlists:
             return None
-        return self._compiled.main.compiled_patterns
+        needed = {
+            (wi, PERSON if wl.people else ANY if wl.any else 0)
+            for wi, wl in enumerate(self.watchlists)
+        }
+        main = self._compiled.main
+        return tuple(
+            pattern
+            for pattern, groups in zip(main.compiled_patterns, main.groups, strict=True)
+            if any((r.watchlist, r.slot) in needed for g in groups for r in g.roles)
+        )
 
     def explain(self, text: str, source: str) -> Explanation:
         """Like `match`, with the normalised text and, per watchlist, the reasons."""

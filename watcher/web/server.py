@@ -9,9 +9,12 @@ bounded time, inside the daemon's 10-second stop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -38,6 +41,16 @@ def prepare_state(config: Config) -> None:
     Store.in_dir(config.settings.state_dir).close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: `serve` (and, beside it, the
+    daemon) handles SIGTERM itself, so that a stop exits 0 (uvicorn re-raises the signal
+    after shutting down, which would end the process by it: status 143)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def make_server(config: Callable[[], Config], listen: str) -> uvicorn.Server:
     """A uvicorn server of the staff pages at `listen`."""
     host, port = split_listen(listen)
@@ -53,7 +66,7 @@ def make_server(config: Callable[[], Config], listen: str) -> uvicorn.Server:
         server_header=False,
         timeout_graceful_shutdown=2,
     )
-    return uvicorn.Server(settings)
+    return _Server(settings)
 
 
 def serve(config: Config, listen: str) -> int:
@@ -62,7 +75,14 @@ def serve(config: Config, listen: str) -> int:
     server = make_server(lambda: config, listen)
     log.warning("event=web-listening url=http://%s/", listen)
     print(f"watcher web: serving http://{listen}/ (stop with Ctrl-C or SIGTERM)", flush=True)
-    server.run()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+        await server.serve()
+
+    asyncio.run(main())
     return 0 if server.started else 1
 
 

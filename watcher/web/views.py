@@ -28,6 +28,8 @@ from watcher.web.search import QueryError, parse_query, search
 
 #: Characters of kept evidence text shown on an alert's page.
 EVIDENCE_SHOWN = 200_000
+#: Search hits on the page (the shell's `watcher search` counts them all).
+PAGE_HITS = 100
 _FILTER_KEYS = ("watchlist", "severity", "source", "since", "until", "kind")
 
 
@@ -102,8 +104,7 @@ async def alerts(request: Request) -> Response:
         page = 1
     reader = web.reader()
     rows, total = reader.alerts_page(flt, offset=(page - 1) * PAGE_SIZE)
-    watchlists = sorted({w.name for w in config.watchlists} | set(reader.alert_watchlists()))
-    sources = sorted({s.name for s in config.sources} | set(reader.alert_sources()))
+    watchlists, sources = _choices(web, config)
     return render(
         request,
         "alerts.html",
@@ -122,6 +123,21 @@ async def alerts(request: Request) -> Response:
         prev_query=_query_of(request, page=page - 1) if page > 1 else None,
         next_query=_query_of(request, page=page + 1) if page * PAGE_SIZE < total else None,
     )
+
+
+def _choices(web: WebState, config: Config) -> tuple[list[str], list[str]]:
+    """The watchlists and sources the filters offer: configured ones and those of recorded
+    alerts (renamed or removed ones too), read again only when a new alert arrives."""
+    reader = web.reader()
+    last = reader.last_alert_id()
+    cached = web.cache.get("choices")
+    if cached is None or cached[0][0] is not config or cached[0][1] != last:
+        watchlists = sorted({w.name for w in config.watchlists} | set(reader.alert_watchlists()))
+        sources = sorted({s.name for s in config.sources} | set(reader.alert_sources()))
+        cached = ((config, last), (watchlists, sources))
+        web.cache["choices"] = cached
+    choices: tuple[list[str], list[str]] = cached[1]
+    return choices
 
 
 def _matcher(web: WebState, config: Config) -> Matcher:
@@ -273,7 +289,9 @@ async def search_page(request: Request) -> Response:
         except QueryError as exc:
             error = str(exc)
         else:
-            result = search(web.reader(), query, web.index())
+            # The first PAGE_HITS hits, newest first; counting every one is on request.
+            count_all = request.query_params.get("all") == "1"
+            result = search(web.reader(), query, web.index(), limit=PAGE_HITS, count_all=count_all)
     return render(
         request,
         "search.html",

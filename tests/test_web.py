@@ -8,15 +8,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import os
+import pty
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import termios
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -199,6 +202,60 @@ def test_user_add_from_the_command_line_reads_stdin(rig: WebRig) -> None:
     assert result.returncode == 0, result.stderr
     reader = StateReader(Path(rig.config.settings.state_dir) / DB_NAME)
     assert check_password(reader.user_hash("dave"), "dave's password")
+
+
+def _user_add_on_a_terminal(rig: WebRig, name: str, first: str, second: str) -> tuple[int, str]:
+    """`watcher user add NAME` with a pseudo-terminal as its controlling terminal, typing
+    `first` and `second` at its two prompts; (exit status, what it wrote)."""
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "-c", str(rig.config_path), "user", "add", name],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=controlling_terminal,  # the child only calls os functions before exec
+    )
+    os.close(slave)
+    seen = b""
+
+    def until(token: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while token not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 1024)
+            except OSError:
+                break
+
+    try:
+        until(b"Password: ")
+        os.write(master, first.encode() + b"\n")
+        until(b"Again: ")
+        os.write(master, second.encode() + b"\n")
+        code = proc.wait(30)
+        until(b"\n" + name.encode())  # whatever it printed last
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, seen.decode(errors="replace")
+
+
+def test_user_add_on_a_terminal_asks_twice(rig: WebRig) -> None:
+    code, shown = _user_add_on_a_terminal(rig, "erin", "erin's password", "erin's password")
+    assert code == 0, shown
+    assert "Password: " in shown and "Again: " in shown
+    assert "erin's password" not in shown  # not echoed
+    reader = StateReader(Path(rig.config.settings.state_dir) / DB_NAME)
+    assert check_password(reader.user_hash("erin"), "erin's password")
+    code, shown = _user_add_on_a_terminal(rig, "frank", "one password", "another password")
+    assert code == 1 and "differ" in shown
+    assert reader.user_hash("frank") is None
 
 
 # -- hostile text -------------------------------------------------------------------

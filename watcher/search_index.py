@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import ahocorasick_rs
@@ -134,36 +134,42 @@ class SearchIndex:
         self.db.executemany("DELETE FROM indexed WHERE id = ?", [(i,) for i in ids])
         self.db.execute("COMMIT")
 
-    def candidates(self, needles: Sequence[str]) -> set[int] | None:
-        """Ids of indexed items whose normal form holds one of `needles`; None when a
-        needle is too short for trigrams (then every item is a candidate).
+    def candidates(self, needles: Sequence[str]) -> Iterator[int] | None:
+        """Ids of indexed items whose normal form holds one of `needles`, newest first,
+        found as they are asked for; None when a needle is too short for trigrams (then
+        every item is a candidate).
 
         A few needles are phrase queries. Many (a watchlist of 500 people has ~1,500)
         would cost ~1 ms each, so each needle is looked up by its rarest trigram alone
-        (a superset), and the texts found are then read for the needles themselves by
-        one Aho-Corasick pass: the same set, at a fraction of the cost.
+        (a superset), and those texts, newest first, are read for the needles themselves
+        by an Aho-Corasick pass: the same items, and a search that stops at its first
+        hits reads only the newest of them.
         """
         if any(len(n) < MIN_NEEDLE for n in needles):
             return None
         if len(needles) <= _PHRASES_AT_MOST:
-            return self._matching(['"' + n.replace('"', '""') + '"' for n in needles])
+            found = self._matching(['"' + n.replace('"', '""') + '"' for n in needles])
+            return iter(self.newest_first(found))
         counts = self._trigram_counts()
         rarest = {
             min(_trigrams(n), key=lambda t: (counts.get(t, 0), t)) for n in dict.fromkeys(needles)
         }
         wide = self._matching(['"' + t.replace('"', '""') + '"' for t in sorted(rarest)])
         finder = ahocorasick_rs.AhoCorasick(list(dict.fromkeys(needles)))
-        found: set[int] = set()
-        ordered = sorted(wide)
+        return self._holding(self.newest_first(wide), finder)
+
+    def _holding(self, ordered: list[int], finder: ahocorasick_rs.AhoCorasick) -> Iterator[int]:
+        """The ids of `ordered` whose normal form `finder` finds a needle in, in order."""
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for rowid, norm in self.db.execute(
-                f"SELECT rowid, norm FROM texts WHERE rowid IN ({marks})", chunk
-            ):
-                if finder.find_matches_as_indexes(norm, overlapping=False)[:1]:
-                    found.add(rowid)
-        return found
+            norms = dict(
+                self.db.execute(f"SELECT rowid, norm FROM texts WHERE rowid IN ({marks})", chunk)
+            )
+            for rowid in chunk:
+                norm = norms.get(rowid)
+                if norm and finder.find_matches_as_indexes(norm, overlapping=False)[:1]:
+                    yield rowid
 
     def _matching(self, terms: Sequence[str]) -> set[int]:
         found: set[int] = set()

@@ -9,8 +9,9 @@ state with a `Store` first, which does. The SQL stays here, on the store's side.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -213,9 +214,10 @@ class StateReader(Store):
         rows = self.db.execute("SELECT id, content_hash FROM items WHERE text IS NOT NULL")
         return [(r[0], r[1]) for r in rows]
 
-    def retained_items(self, ids: Sequence[int] | None = None) -> Iterator[RetainedItem]:
+    def retained_items(self, ids: Iterable[int] | None = None) -> Iterator[RetainedItem]:
         """Retained items: all of them newest first, or those of `ids` in that order.
-        Read a few hundred at a time: a search that stops at its first hits reads no more."""
+        Read a few hundred at a time (and `ids` taken as needed): a search that stops at
+        its first hits reads no more."""
         if ids is None:
             dated = sorted(
                 (
@@ -228,8 +230,8 @@ class StateReader(Store):
                 reverse=True,
             )
             ids = [i for _, i in dated]
-        for start in range(0, len(ids), 200):
-            chunk = list(ids[start : start + 200])
+        pending = iter(ids)
+        while chunk := list(itertools.islice(pending, 200)):
             marks = ",".join("?" * len(chunk))
             rows = {
                 r[0]: r

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pydantic_core import PydanticCustomError
@@ -165,14 +166,14 @@ def search(
     started = time.perf_counter()
     matcher = Matcher([query])
     needles = matcher.needles()
-    ids: set[int] | None = None
+    ids: Iterator[int] | None = None
     if index is not None and needles is not None:
         index.refresh(reader)
         ids = index.candidates(needles)
     # Counting retained items in the state reads every page of it (~0.1 s at 100,000):
     # the index holds one row per retained item.
     retained = index.size() if index is not None and ids is not None else 0
-    items = reader.retained_items(index.newest_first(ids) if index and ids is not None else None)
+    items = reader.retained_items(ids)
     hits: list[SearchHit] = []
     total = read = 0
     complete = True
@@ -193,7 +194,7 @@ def search(
         total=total,
         complete=complete,
         read=read,
-        retained=retained if ids is not None else read,
+        retained=retained if ids is not None else (read if complete else reader.retained_count()),
         indexed=ids is not None,
         seconds=time.perf_counter() - started,
     )

@@ -40,6 +40,7 @@ from watcher.store_reads import StateReader
 from watcher.web.app import CSP, create_app
 from watcher.web.auth import MAX_FAILURES, Throttle, check_password
 from watcher.web.commands import user_add
+from watcher.web.feeds import _cell
 from watcher.web.filters import http_link
 from watcher.web.search import QueryError, parse_query, search
 
@@ -395,6 +396,9 @@ def test_csv_and_json_downloads_of_the_filtered_view(client: TestClient) -> None
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert tuple(rows[0].keys()) == EXPORT_FIELDS
     assert len(rows) == 3 and all("Sub-decrees" in row["watchlists"] for row in rows)
+    assert not any(v.startswith(("=", "+", "@")) for row in rows for v in row.values())
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert _cell("-1") == "'-1" and _cell(3) == 3 and _cell("Sub-decree") == "Sub-decree"
     data = json.loads(client.get("/alerts.json?source=Khmer%20News").text)
     assert [d["source"] for d in data] == ["Khmer News"]
 
@@ -475,6 +479,15 @@ def test_watcher_search_prints_the_same_from_the_shell(
     assert "Police arrest union leader Chhim Sithar" in out
     assert "items (last 90 days) match" in out
     assert rig.run("search", "@nosuch") == 2
+    capsys.readouterr()
+    empty = rig.config_path.parent / "empty.toml"
+    empty.write_text(
+        rig.config_path.read_text(encoding="utf-8").replace('"state"', '"no-state-here"'),
+        encoding="utf-8",
+    )
+    assert main(["-c", str(empty), "search", "sub-decree"]) == 0
+    assert "No state yet" in capsys.readouterr().out
+    assert not (rig.config_path.parent / "no-state-here").exists()  # a search creates nothing
 
 
 # -- config and serving -------------------------------------------------------------

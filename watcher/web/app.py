@@ -196,7 +196,14 @@ async def login_form(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    body = (await request.body())[:8192].decode("utf-8", "replace")
+    # At most 8 kB of form: a login is a name and a password, and the body is not
+    # read further (a huge POST costs nothing but the connection).
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > 8192:
+            break
+    body = raw[:8192].decode("utf-8", "replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
     name, password = form.get("username", "").strip(), form.get("password", "")
     target = _safe_next(form.get("next"))

@@ -33,6 +33,8 @@ BASIC_REMEMBER_SECONDS = 300.0
 #: Failures from one address within FAILURE_WINDOW before it is refused outright.
 MAX_FAILURES = 10
 FAILURE_WINDOW = 15 * 60.0
+#: Addresses whose failures are remembered at most.
+MAX_CLIENTS = 10_000
 
 _HASHER = PasswordHasher()
 # Checked when a name is unknown, so that its answer takes as long as a wrong password.
@@ -93,6 +95,12 @@ class Throttle:
         recent = self._recent(client, now)
         recent.append(now)
         self.failures[client] = recent
+        if len(self.failures) > MAX_CLIENTS:
+            # Many addresses failing (a spread-out attack): forget the quietest ones
+            # rather than grow without bound.
+            oldest = sorted(self.failures, key=lambda c: self.failures[c][-1])
+            for stale in oldest[: len(self.failures) - MAX_CLIENTS]:
+                del self.failures[stale]
         return min(self.base_delay * 2 ** (len(recent) - 1), self.max_delay)
 
     def succeeded(self, client: str) -> None:

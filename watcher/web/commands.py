@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from watcher.models import Config
 from watcher.pipeline import utcnow
 from watcher.search_index import SearchIndex
-from watcher.store import Store
+from watcher.store import DB_NAME, Store
 from watcher.store_reads import StateReader, save_user
 from watcher.web.auth import hash_password
 from watcher.web.search import QueryError, parse_query, search
@@ -60,8 +61,11 @@ def search_command(config: Config, query: str, limit: int, stdout: TextIO, stder
     except QueryError as exc:
         print(f"search: {exc}", file=stderr)
         return 2
-    store = Store.in_dir(config.settings.state_dir)  # creates or migrates the state
-    store.close()
+    path = Path(config.settings.state_dir) / DB_NAME
+    if not path.exists():
+        print(f"No state yet ({path}): run `watcher once` or `watcher run` first.", file=stdout)
+        return 0
+    Store(path).close()  # migrates a state from an older watcher, as `run` would
     reader = StateReader.in_dir(config.settings.state_dir)
     index = SearchIndex.in_dir(config.settings.state_dir)
     try:

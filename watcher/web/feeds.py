@@ -118,6 +118,14 @@ def _stem(request: Request) -> str:
     return safe.strip("-") or "alerts"
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: feed text that starts like a formula
+    ("=HYPERLINK(…)", "+", "-", "@") gets a leading apostrophe (OWASP, CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 async def csv_download(request: Request) -> Response:
     """The filtered alerts as CSV (the columns of `watcher export`)."""
     rows, problems = _rows(request)
@@ -127,7 +135,9 @@ async def csv_download(request: Request) -> Response:
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
+        writer.writerow(
+            {k: _cell("; ".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+        )
     return Response(
         out.getvalue().encode("utf-8"),
         media_type="text/csv; charset=utf-8",

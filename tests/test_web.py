@@ -458,13 +458,14 @@ def test_the_index_only_narrows_what_the_matcher_reads(rig: WebRig, tmp_path: Pa
         ),
         near=("@arrest",),
     )
-    needles = Matcher([many]).needles()
+    needles = Matcher([many], searching=True).needles()
     assert needles is not None and len(needles) > 64
     assert "arrest" not in needles  # near terms alone never make a match
     scanned, indexed = search(reader, many), search(reader, many, index)
     assert [h.item.id for h in indexed.hits] == [h.item.id for h in scanned.hits]
     assert scanned.total == 2
-    assert Matcher([replace(many, fuzzy=True)]).needles() is None  # fuzzy: read every item
+    assert Matcher([replace(many, fuzzy=True)], searching=True).needles() is None  # fuzzy
+    assert Matcher([many]).needles() is None  # the poll's matchers keep no strings
     first = search(reader, parse_query("sub-decree", rig.config), index, limit=1, count_all=False)
     assert len(first.hits) == 1 and not first.complete
     with pytest.raises(sqlite3.OperationalError):

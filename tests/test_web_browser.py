@@ -32,6 +32,7 @@ CHROMIUM = next(
 )
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
 except ImportError:  # pragma: no cover - playwright is in the dev extra
     sync_playwright = None  # type: ignore[assignment]
 
@@ -72,8 +73,15 @@ def browser(served: tuple[WebRig, str]) -> Iterator[Browser]:
     # After `served`: its `watcher once` runs an event loop, which Playwright's sync API
     # (itself a loop in this thread) would refuse.
     with sync_playwright() as pw:
-        # --no-sandbox: CI runs as root in a container, where chromium's sandbox cannot start.
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root in a container, where chromium's sandbox cannot
+        # start; --disable-dev-shm-usage: a container's /dev/shm is often 64 MB.
+        try:
+            launched = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+            )
+        except PlaywrightError as exc:  # e.g. a chromium too new for this Playwright
+            pytest.skip(f"chromium at {CHROMIUM} does not start under Playwright: {exc}")
         try:
             yield launched
         finally:

@@ -60,9 +60,11 @@ __all__ = [
 class Matcher:
     """All watchlists compiled once; `match` decides for one item's plain text."""
 
-    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
-        """Compile every term and name of every watchlist into shared automata."""
-        self._compiled = CompiledWatchlists(watchlists)
+    def __init__(self, watchlists: Sequence[Watchlist], *, searching: bool = False) -> None:
+        """Compile every term and name of every watchlist into shared automata.
+        `searching`: also keep what `needles` needs (the archive search does)."""
+        self._compiled = CompiledWatchlists(watchlists, keep_patterns=searching)
+        self._searching = searching
         self.watchlists: tuple[Watchlist, ...] = self._compiled.watchlists
         # Regexes that find a hit's text in the original, shared by every item.
         self._needles: dict[tuple[str, bool], re.Pattern[str]] = {}
@@ -102,8 +104,8 @@ class Matcher:
         decide), and every hit starts as one of the automaton's strings: those strings
         of those roles. None when fuzzy names, found in a phonetic skeleton, could match
         without any (then every text is a candidate). The archive search pre-filters
-        with them (watcher.search_index)."""
-        if self._compiled.fuzzy_watchlists:
+        with them (watcher.search_index). None too for a Matcher not made `searching`."""
+        if self._compiled.fuzzy_watchlists or not self._searching:
             return None
         needed = {
             (wi, PERSON if wl.people else ANY if wl.any else 0)

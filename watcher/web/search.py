@@ -164,7 +164,7 @@ def search(
     `count_all=False` stops at the `limit`th hit (the page does, for common terms).
     """
     started = time.perf_counter()
-    matcher = Matcher([query])
+    matcher = Matcher([query], searching=True)
     needles = matcher.needles()
     ids: Iterator[int] | None = None
     if index is not None and needles is not None:

@@ -9,9 +9,10 @@ arrested listed person), then serves it with the real server (`WebThread`, uvico
 loopback) and times requests from an httpx client: the median of `--runs` after one
 warm-up, logged in with the session cookie for pages and HTTP Basic for feeds.
 
-Search is timed three ways: the first search (builds the FTS5 trigram index of normal
-forms, once per state: watcher.search_index), then warm; and the same query without
-the index (the matcher over every retained item) to show why the index is there.
+Search is timed three ways: the first search (waits for the FTS5 trigram index of normal
+forms that the server builds when it starts, once per state: watcher.search_index), then
+warm; and the same query without the index (the matcher over every retained item) to
+show why the index is there.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def main() -> None:
     measure("alerts page, source + dates", "/?source=Source%207&since=2000-01-01")
     first = time.perf_counter()
     client.get("/search?q=sub-decree").raise_for_status()
-    print(f"  first search (builds the index): {time.perf_counter() - first:.1f} s")
+    print(f"  first search (waits for the index build): {time.perf_counter() - first:.1f} s")
     for label, query in (
         ("search sub-decree", "sub-decree"),
         ("search Khmer អនុក្រឹត្យ (sub-decree)", "អនុក្រឹត្យ"),

@@ -15,11 +15,13 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import termios
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -470,6 +472,55 @@ def test_the_index_only_narrows_what_the_matcher_reads(rig: WebRig, tmp_path: Pa
     assert len(first.hits) == 1 and not first.complete
     with pytest.raises(sqlite3.OperationalError):
         reader.db.execute("DELETE FROM items")  # the pages' connection cannot write
+
+
+def test_the_index_follows_new_edited_and_pruned_items(
+    rig: WebRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import watcher.search_index as search_index
+
+    state = tmp_path / DB_NAME
+    shutil.copy(Path(rig.config.settings.state_dir) / DB_NAME, state)
+    reader = StateReader(state)
+    index = search_index.SearchIndex(tmp_path / "index.sqlite3")
+    monkeypatch.setattr(search_index, "BATCH", 2)
+    stop = threading.Event()
+    stop.set()
+    assert index.refresh(reader, full=True, stop=stop) == 0  # stopped before a batch
+    assert index.refresh(reader, full=True) == 9  # in batches of 2
+    assert index.size() == 9
+
+    def found(text: str) -> list[int]:
+        return [h.item.id for h in search(reader, parse_query(text, rig.config), index).hits]
+
+    writer = sqlite3.connect(state)  # what the poll and prune would do to the state
+    (gone_id,) = found("Gateway")
+    writer.execute("UPDATE items SET text = NULL WHERE id = ?", (gone_id,))  # pruned
+    (some_id,) = writer.execute(
+        "SELECT id FROM items WHERE text IS NOT NULL AND id != ? LIMIT 1", (gone_id,)
+    ).fetchone()
+    writer.execute(
+        "UPDATE items SET text = text || ' zanzibarquux', content_hash = 'x' WHERE id = ?",
+        (some_id,),
+    )
+    writer.commit()
+    assert found("zanzibarquux") == []  # not seen until the next full check
+    index.refresh(reader, full=True)
+    assert found("zanzibarquux") == [some_id]
+    assert found("Gateway") == [] and index.size() == 8
+
+
+def test_the_server_builds_the_index_when_it_starts(rig: WebRig, tmp_path: Path) -> None:
+    from watcher.search_index import INDEX_NAME, SearchIndex
+
+    shutil.copy(Path(rig.config.settings.state_dir) / DB_NAME, tmp_path / DB_NAME)
+    config = replace(rig.config, settings=replace(rig.config.settings, state_dir=str(tmp_path)))
+    with TestClient(create_app(lambda: config)) as c:  # runs the startup
+        warmer = c.app.state.web.warmer  # type: ignore[attr-defined]
+        warmer.thread.join(30)
+        assert not warmer.thread.is_alive()
+    index = SearchIndex(tmp_path / INDEX_NAME)
+    assert index.size() == 9
 
 
 def test_watcher_search_prints_the_same_from_the_shell(

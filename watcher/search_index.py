@@ -19,6 +19,7 @@ out of date is read by the matcher on its current text (watcher.web.search).
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ import ahocorasick_rs
 
 from watcher import __version__
 from watcher.names import match_normalise
-from watcher.store_reads import StateReader
+from watcher.store_reads import IndexedText, StateReader
 
 INDEX_NAME = "search-index.sqlite3"
 #: Bump when what is indexed changes; a version from another watcher also rebuilds.
@@ -38,6 +39,8 @@ MIN_NEEDLE = 3
 _NEEDLES_PER_QUERY = 200
 #: Needles looked up as phrases; more go by their rarest trigram (see `candidates`).
 _PHRASES_AT_MOST = 64
+#: New items indexed per transaction.
+BATCH = 2000
 #: Seconds between full comparisons with the state (edited and pruned items).
 FULL_CHECK_EVERY = 60.0
 
@@ -79,39 +82,68 @@ class SearchIndex:
         """Close the index file."""
         self.db.close()
 
-    def refresh(self, reader: StateReader, *, full: bool | None = None) -> int:
+    def refresh(
+        self,
+        reader: StateReader,
+        *,
+        full: bool | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Index items new since the last refresh; every `FULL_CHECK_EVERY` seconds (or
         when `full`) also re-index edited items and drop pruned ones. Returns how many
-        items were (re-)indexed."""
+        items were (re-)indexed. New items go in batches of BATCH, each its own
+        transaction (a long first build keeps what it did, and stops between batches
+        when `stop` is set); another process refreshing the same file waits its turn."""
         if full is None:
             full = time.monotonic() - self._last_full >= FULL_CHECK_EVERY
-        last = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM indexed").fetchone()[0]
-        rows = reader.item_texts_after(int(last))
-        gone: list[int] = []
-        changed: list[int] = []
+        done = 0
         if full:
-            known = dict(self.db.execute("SELECT id, hash FROM indexed"))
-            retained = reader.retained_ids()
-            changed = [i for i, h in retained if i in known and known[i] != h]
-            rows += reader.item_texts(changed)
-            kept = {i for i, _ in retained}
-            gone = [i for i in known if i not in kept]
-            self._delete([*gone, *changed])
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                known = dict(self.db.execute("SELECT id, hash FROM indexed"))
+                last = max(known, default=0)
+                retained = reader.retained_ids()
+                changed = [i for i, h in retained if i in known and known[i] != h]
+                # Older than the newest indexed item, yet not indexed: its text was
+                # pruned, and an edit brought it back.
+                back = [i for i, _ in retained if i not in known and i < last]
+                kept = {i for i, _ in retained}
+                gone = [i for i in known if i not in kept]
+                self._delete([*gone, *changed])
+                done += self._add(reader.item_texts([*changed, *back]))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
             self._last_full = time.monotonic()
-        if rows or (full and (gone or changed)):
-            self._counts = None
-            self._dates = None
-        if rows:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT INTO texts (rowid, norm) VALUES (?, ?)",
-                [(i, match_normalise(text)) for i, _, _, text in rows],
-            )
-            self.db.executemany(
-                "INSERT OR REPLACE INTO indexed (id, hash, at) VALUES (?, ?, ?)",
-                [(i, h, at) for i, h, at, _ in rows],
-            )
-            self.db.execute("COMMIT")
+            if gone or changed or back:
+                self._counts = self._dates = None
+        while stop is None or not stop.is_set():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                last = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM indexed").fetchone()[0]
+                added = self._add(reader.item_texts_after(int(last), limit=BATCH))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            done += added
+            if added:
+                self._counts = self._dates = None
+            if added < BATCH:
+                break
+        return done
+
+    def _add(self, rows: Sequence[IndexedText]) -> int:
+        """Index `rows` (inside the caller's transaction)."""
+        self.db.executemany(
+            "INSERT INTO texts (rowid, norm) VALUES (?, ?)",
+            [(i, match_normalise(text)) for i, _, _, text in rows],
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO indexed (id, hash, at) VALUES (?, ?, ?)",
+            [(i, h, at) for i, h, at, _ in rows],
+        )
         return len(rows)
 
     def newest_first(self, ids: set[int]) -> list[int]:
@@ -127,12 +159,9 @@ class SearchIndex:
         return int(self.db.execute("SELECT COUNT(*) FROM indexed").fetchone()[0])
 
     def _delete(self, ids: Sequence[int]) -> None:
-        if not ids:
-            return
-        self.db.execute("BEGIN")
+        """Drop `ids` from the index (inside the caller's transaction)."""
         self.db.executemany("DELETE FROM texts WHERE rowid = ?", [(i,) for i in ids])
         self.db.executemany("DELETE FROM indexed WHERE id = ?", [(i,) for i in ids])
-        self.db.execute("COMMIT")
 
     def candidates(self, needles: Sequence[str]) -> Iterator[int] | None:
         """Ids of indexed items whose normal form holds one of `needles`, newest first,

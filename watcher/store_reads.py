@@ -246,12 +246,13 @@ class StateReader(Store):
                 if r is not None:
                     yield RetainedItem(r[0], r[1], r[2] or "", r[3], _dt(r[4]), _dt(r[5]), r[6])
 
-    def item_texts_after(self, after_id: int) -> list[IndexedText]:
-        """(id, content hash, date, text) of retained items with an id above `after_id`."""
+    def item_texts_after(self, after_id: int, limit: int = -1) -> list[IndexedText]:
+        """(id, content hash, date, text) of retained items with an id above `after_id`,
+        in id order, at most `limit` of them (-1: all)."""
         rows = self.db.execute(
             "SELECT id, content_hash, COALESCE(published, first_seen, 0), text FROM items "
-            "WHERE id > ? AND text IS NOT NULL ORDER BY id",
-            (after_id,),
+            "WHERE id > ? AND text IS NOT NULL ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 

@@ -14,7 +14,12 @@ neither run nor restyle anything.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,8 @@ from watcher.store_reads import StateReader
 from watcher.web import filters
 from watcher.web.auth import Sessions, Throttle, basic_credentials, check_password
 
+log = logging.getLogger("watcher.web")
+
 COOKIE = "watcher_session"
 STATIC = Path(__file__).parent / "static"
 
@@ -51,6 +58,42 @@ SECURITY_HEADERS = {
 }
 
 
+class IndexWarmer:
+    """Brings the search index up to date in a background thread when the server
+    starts (the first build reads every retained item: about a minute for 100,000),
+    so that the first search does not wait for it. A daemon thread, stopped between
+    batches: it never holds up a SIGTERM."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="watcher-index", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            reader = StateReader(self.state_dir / DB_NAME)
+            index = SearchIndex.in_dir(self.state_dir)
+            try:
+                started = time.monotonic()
+                added = index.refresh(reader, full=True, stop=self.stop)
+                if added:
+                    log.info(
+                        "event=search-index items=%d seconds=%.1f",
+                        added,
+                        time.monotonic() - started,
+                    )
+            finally:
+                index.close()
+                reader.close()
+        except (sqlite3.Error, OSError) as exc:  # a search builds it then, or says why
+            log.warning("event=search-index-failed error=%s", exc)
+
+    async def wait(self) -> None:
+        """Until the warm-up is done (a search waits for it rather than race it)."""
+        while self.thread.is_alive():
+            await asyncio.sleep(0.1)
+
+
 @dataclass
 class WebState:
     """What the application keeps between requests (none of it is the state)."""
@@ -62,6 +105,7 @@ class WebState:
     _index: SearchIndex | None = None
     _env: Environment | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    warmer: IndexWarmer | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -276,7 +320,18 @@ def create_app(config: Callable[[], Config], *, throttle: Throttle | None = None
         Route("/alerts.json", feed(feeds.json_download), methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes)
-    app.state.web = WebState(config, throttle=throttle or Throttle())
+    web = WebState(config, throttle=throttle or Throttle())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        web.warmer = IndexWarmer(web.state_dir)
+        web.warmer.thread.start()
+        try:
+            yield
+        finally:
+            web.warmer.stop.set()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.web = web
     app.add_middleware(SecurityHeaders)
     return app

@@ -289,6 +289,8 @@ async def search_page(request: Request) -> Response:
         except QueryError as exc:
             error = str(exc)
         else:
+            if web.warmer is not None:
+                await web.warmer.wait()
             # The first PAGE_HITS hits, newest first; counting every one is on request.
             count_all = request.query_params.get("all") == "1"
             result = search(web.reader(), query, web.index(), limit=PAGE_HITS, count_all=count_all)

@@ -47,7 +47,7 @@ import time
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.job import Job  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
@@ -63,6 +63,9 @@ from watcher.models import Channel, Config, Settings, Source
 from watcher.parallel import ParsePool
 from watcher.pipeline import Pipeline, utcnow
 from watcher.store import DaemonState, Store
+
+if TYPE_CHECKING:  # the web package is imported only when `[web]` is set
+    from watcher.web.server import WebThread
 
 log = logging.getLogger("watcher.daemon")
 
@@ -652,7 +655,7 @@ class Daemon:
         await self._shutdown()
         return 0
 
-    def _start_web(self) -> Any:
+    def _start_web(self) -> WebThread | None:
         """The staff pages (SPEC §12) in their own thread when `[web] listen` is set;
         they read the config the daemon holds now, reloads included."""
         if self.config.web is None:

@@ -309,8 +309,12 @@ def test_javascript_links_are_never_links(client: TestClient) -> None:
 def test_no_secret_from_the_config_on_any_page_feed_or_download(client: TestClient) -> None:
     outbox = client.get("/outbox").text
     assert "staff-hook" in outbox and "pending" in outbox.lower()
-    for path in (*PAGES, *FEEDS, "/search?q=person:%22Chhim%20Sithar%22"):
-        assert TOKEN not in client.get(path).text, path
+    gateway = _alert_id(client, "National Internet Gateway")  # its evidence is that feed
+    for path in (*PAGES, *FEEDS, "/search?q=person:%22Chhim%20Sithar%22", f"/alerts/{gateway}"):
+        text = client.get(path).text
+        assert TOKEN not in text, path
+        assert "feedkey-5e2a91" not in text, path
+    assert "/english.xml" in client.get(f"/alerts/{gateway}").text
 
 
 # -- pages --------------------------------------------------------------------------

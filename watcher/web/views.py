@@ -24,6 +24,7 @@ from watcher.models import Config, Severity
 from watcher.pipeline import utcnow
 from watcher.store_reads import PAGE_SIZE, AlertFilter
 from watcher.web.app import WebState, render
+from watcher.web.filters import public_url
 from watcher.web.search import QueryError, parse_query, search
 
 #: Characters of kept evidence text shown on an alert's page.
@@ -187,6 +188,12 @@ async def alert(request: Request) -> Response:
         stored=stored,
         alert=stored.alert,
         evidence=kept,
+        # A feed's URL from the config may carry a token in its query: shown without it.
+        evidence_url=(
+            public_url(kept.url)
+            if kept is not None and any(kept.url == s.url for s in config.sources)
+            else (kept.url if kept is not None else "")
+        ),
         evidence_text=text[:EVIDENCE_SHOWN] if text else None,
         evidence_cut=bool(text and len(text) > EVIDENCE_SHOWN),
         explained=explained,

@@ -106,6 +106,8 @@ class WebState:
     _env: Environment | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     warmer: IndexWarmer | None = None
+    # Per client address: the lock its failed logins wait their delay under, in turn.
+    failing: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -171,16 +173,19 @@ async def check_login(request: Request, name: str, password: str) -> bool:
     web: WebState = request.app.state.web
     client = _client(request)
     loop = asyncio.get_running_loop()
-    if web.throttle.blocked(client, loop.time()):
-        await asyncio.sleep(web.throttle.max_delay)
-        return False
     stored = web.reader().user_hash(name)
     # The slow hash runs off the event loop: other pages keep answering meanwhile.
     ok = await asyncio.to_thread(check_password, stored, password)
     if ok:
         web.throttle.succeeded(client)
         return True
-    await asyncio.sleep(web.throttle.failed(client, loop.time()))
+    # One failure of an address at a time waits out its delay, so parallel guesses
+    # queue up; a correct password (above) never waits behind them.
+    lock = web.failing.setdefault(client, asyncio.Lock())
+    async with lock:
+        await asyncio.sleep(web.throttle.failed(client, loop.time()))
+    if not lock.locked() and len(web.failing) > 1000:
+        web.failing.pop(client, None)
     return False
 
 

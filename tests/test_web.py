@@ -140,6 +140,14 @@ def test_login_sets_a_strict_http_only_session_and_logout_ends_it(rig: WebRig) -
     assert c.get("/sources", follow_redirects=False).status_code == 303
 
 
+def test_scripts_may_log_in_with_name_or_user_fields(rig: WebRig) -> None:
+    for field in ("name", "user"):
+        c = _client(rig, login=False)
+        r = c.post("/login", data={field: USER, "password": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303, field
+        assert c.get("/").status_code == 200
+
+
 def test_a_wrong_password_is_refused_and_no_open_redirect(rig: WebRig) -> None:
     c = _client(rig, login=False)
     r = c.post("/login", data={"username": USER, "password": "nope", "next": "/"})
@@ -396,6 +404,12 @@ def test_outbox_page_shows_pending_and_why(client: TestClient) -> None:
 
 
 def test_atom_feed_for_all_and_per_watchlist(client: TestClient) -> None:
+    # Feed readers find every feed from the alerts page (RSS autodiscovery).
+    alternates = re.findall(
+        r'<link rel="alternate" type="application/atom\+xml"[^>]*>', client.get("/").text
+    )
+    assert any('href="/feed.atom?watchlist=Sub-decrees"' in a for a in alternates)
+    assert any('href="/feed.atom"' in a for a in alternates)
     root = ET.fromstring(client.get("/feed.atom").content)
     assert root.tag == f"{ATOM}feed"
     entries = root.findall(f"{ATOM}entry")

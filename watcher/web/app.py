@@ -254,7 +254,9 @@ async def login_submit(request: Request) -> Response:
             break
     body = raw[:8192].decode("utf-8", "replace")
     form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-    name, password = form.get("username", "").strip(), form.get("password", "")
+    # "username" is the form's own field; "name" and "user" are what scripts often send.
+    name = next((form[k] for k in ("username", "name", "user") if form.get(k)), "").strip()
+    password = form.get("password", "")
     target = _safe_next(form.get("next"))
     if not name or not await check_login(request, name, password):
         return render(

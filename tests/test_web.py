@@ -33,7 +33,6 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.testclient import TestClient
-from webrig import PASSWORD, TOKEN, USER, WebRig, free_port, make_state
 
 from watcher.cli import EXPORT_FIELDS, main
 from watcher.matching import Matcher
@@ -46,6 +45,8 @@ from watcher.web.commands import user_add
 from watcher.web.feeds import _cell
 from watcher.web.filters import http_link
 from watcher.web.search import QueryError, parse_query, search
+
+from webrig import PASSWORD, TOKEN, USER, WebRig, free_port, make_state
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PAGES = ("/", "/sources", "/outbox", "/search?q=sub-decree", "/alerts/1")

@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from webrig import PASSWORD, USER, WebRig, free_port, make_state
 
 from watcher.web.server import WebThread
+
+from webrig import PASSWORD, USER, WebRig, free_port, make_state
 
 KHMER_TERM = "ចាប់ខ្លួន"  # "arrest"
 CHROMIUM = next(

@@ -299,7 +299,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def _about(messages: list[str], text: str) -> list[str]:
-    return [m for m in messages if text in m]
+    # Khmer outlets differ in zero-width spaces between words ("អនុម័ត\u200bអនុក្រឹត្យ"), and
+    # which outlet's copy of a story is recorded first (so titles its alert) depends on the
+    # order the polls finish in: compare without them.
+    return [m for m in messages if text in m.replace("\u200b", "")]
 
 
 def test_one_alert_per_story_across_outlets_links_and_languages(rig: Rig) -> None:

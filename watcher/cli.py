@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="alerts with sources and matched terms, for reports")
     export.add_argument("--since", help="only alerts recorded on or after this date (YYYY-MM-DD)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    web = sub.add_parser("web", help="serve the staff pages and feeds until SIGTERM")
+    web.add_argument(
+        "--listen", metavar="HOST:PORT", help="default: [web] listen, else 127.0.0.1:8080"
+    )
+    user = sub.add_parser("user", help="web logins")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_sub.add_parser(
+        "add", help="create or reset a login (password from a terminal or stdin)"
+    ).add_argument("name")
+    search = sub.add_parser("search", help="retained items a query in watchlist syntax matches")
+    search.add_argument("query", nargs="+", help='e.g. \'"sub-decree" @arrest person:"Name"\'')
+    search.add_argument("--limit", type=int, default=50, help="most items listed (default 50)")
     demo = sub.add_parser("demo", help="poll bundled sample feeds on loopback and print the alerts")
     demo.add_argument("--keep", metavar="DIR", help="keep the demo state in DIR")
     return parser
@@ -454,7 +467,7 @@ def _export_row(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from watcher.runner.daemon import run_daemon
+    from watcher.runner.run import run_daemon
 
     # Checked here so that a missing config or an unusable state folder is one line and
     # an exit status, not a traceback from inside the daemon (run_daemon loads it again).
@@ -463,6 +476,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     _usable_state(config)
     return run_daemon(_config_path(args), verbose=args.verbose)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from watcher.config.values import read_listen
+    from watcher.web.server import listen_of, serve
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    listen = listen_of(config, args.listen)
+    try:
+        read_listen(listen)
+    except ValueError as exc:  # pydantic's error is a ValueError
+        print(f"--listen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _protect_secrets(config)
+    return serve(config, listen)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from watcher.web.commands import user_add
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    return user_add(config, args.name, sys.stdin, sys.stdout, sys.stderr)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from watcher.web.commands import search_command
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    # One argument is the query as typed in the page's box; several (a shell split
+    # them) are one word each, so `person:"Kem Sokha"` stays one word.
+    query = args.query[0] if len(args.query) == 1 else shlex.join(args.query)
+    return search_command(config, query, args.limit, sys.stdout, sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -480,6 +531,9 @@ COMMANDS = {
     "explain": cmd_explain,
     "export": cmd_export,
     "demo": cmd_demo,
+    "web": cmd_web,
+    "user": cmd_user,
+    "search": cmd_search,
 }
 
 

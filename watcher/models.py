@@ -184,14 +184,22 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The `[web]` table (SPEC §12): where the staff pages listen."""
+
+    listen: str = "127.0.0.1:8080"  # loopback unless the config says otherwise
+
+
+@dataclass(frozen=True)
 class Config:
-    """A whole validated config file."""
+    """A whole validated config file. `web` is None without a `[web]` table."""
 
     path: str
     settings: Settings
     sources: tuple[Source, ...] = ()
     watchlists: tuple[Watchlist, ...] = ()
     channels: tuple[Channel, ...] = ()
+    web: WebSettings | None = None
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)

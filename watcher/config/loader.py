@@ -32,10 +32,11 @@ from watcher.config.tables import (
     SourceTable,
     Table,
     WatchlistTable,
+    WebTable,
     pydantic_message,
 )
 from watcher.config.values import read_kind, read_names, read_optional_name, read_text
-from watcher.models import Channel, Config, Person, Settings, Source, Watchlist
+from watcher.models import Channel, Config, Person, Settings, Source, Watchlist, WebSettings
 from watcher.sources import KIND_KEYS, KINDS, SourceKind
 
 _T = TypeVar("_T")
@@ -92,6 +93,7 @@ class Loader:
         watchlists = [self._watchlist(e, names["sources"]) for e in entries["watchlists"]]
         channels = [self._channel(e, names["watchlists"]) for e in entries["channels"]]
         self._check_admin_channel(data.get("settings"), names["channels"])
+        web = self._web(data.get("web"))
 
         if settings is not None and self.probe_state:
             self._check_state_dir(settings)
@@ -104,6 +106,7 @@ class Loader:
             sources=tuple(s for s in sources if s is not None),
             watchlists=tuple(w for w in watchlists if w is not None),
             channels=tuple(c for c in channels if c is not None),
+            web=web,
         )
 
     # reading ----------------------------------------------------------------------
@@ -139,11 +142,10 @@ class Loader:
                 elif isinstance(value, list) and value and isinstance(value[0], dict):
                     line = self.locator.line(key, 0)
                 self.add(line, key, unknown_key_message(key, TABLES))
-        settings = data.get("settings")
-        if settings is not None and not isinstance(settings, dict):
-            self.add(
-                self.locator.line("", None, "settings"), "settings", "must be a [settings] table"
-            )
+        for table in ("settings", "web"):
+            value = data.get(table)
+            if value is not None and not isinstance(value, dict):
+                self.add(self.locator.line("", None, table), table, f"must be a [{table}] table")
 
     def _entries(self, data: Mapping[str, object], table: str) -> list[Entry]:
         value = data.get(table, [])
@@ -211,6 +213,13 @@ class Loader:
             give_up=table.give_up,
             retention=table.retention,
         )
+
+    def _web(self, raw: object) -> WebSettings | None:
+        """`[web]` (SPEC §12); None when the config has no such table."""
+        if not isinstance(raw, dict):
+            return None
+        table: WebTable | None = self._validate(WebTable, raw, "web", None, "web")
+        return WebSettings(listen=table.listen) if table is not None else None
 
     def _resolve(self, relative: str) -> str:
         # SPEC §3: relative paths resolve against the config file's folder, not the cwd,

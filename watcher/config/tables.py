@@ -1,6 +1,7 @@
 """The shape of each config table, as pydantic models (strict, unknown keys refused).
 
-One model per table: `[settings]`, `[[sources]]`, `[[watchlists]]`, `[[channels]]`.
+One model per table: `[settings]`, `[[sources]]`, `[[watchlists]]`, `[[channels]]`,
+`[web]`.
 Each key names its type from watcher.config.values, so a value is read by the reader
 that words its problems in the config's terms; `pydantic_message` words the rest
 (missing keys, unknown keys, wrong types). Defaults come from the dataclasses of
@@ -22,6 +23,7 @@ from watcher.config.values import (
     Duration,
     HttpUrl,
     Kind,
+    Listen,
     Name,
     Names,
     OptionalDuration,
@@ -36,10 +38,10 @@ from watcher.config.values import (
     Timezone,
     Within,
 )
-from watcher.models import Channel, Settings, Watchlist
+from watcher.models import Channel, Settings, Watchlist, WebSettings
 
 #: The tables a config may have at its root.
-TABLES = ("settings", "sources", "watchlists", "channels")
+TABLES = ("settings", "sources", "watchlists", "channels", "web")
 # The defaults of SPEC §4 live in the dataclasses of watcher.models; read them from there.
 _SETTINGS_DEFAULTS = Settings(state_dir="")
 _WATCHLIST_DEFAULTS = Watchlist(name="")
@@ -68,6 +70,12 @@ class SettingsTable(Table):
     stale_after: Duration = _SETTINGS_DEFAULTS.stale_after
     give_up: Duration = _SETTINGS_DEFAULTS.give_up
     retention: Duration = _SETTINGS_DEFAULTS.retention
+
+
+class WebTable(Table):
+    """`[web]`: the staff pages of SPEC §12, served by `watcher run` when present."""
+
+    listen: Listen = WebSettings().listen
 
 
 class SourceTable(Table):

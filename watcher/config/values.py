@@ -221,6 +221,19 @@ def read_digest(value: object) -> str:
     )
 
 
+def read_listen(value: object) -> str:
+    """`[web] listen`: "HOST:PORT" (an IPv6 host in brackets, "[::1]:8080")."""
+    text = read_text(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise _fail(f'must be "HOST:PORT" such as "127.0.0.1:8080", not "{text}"')
+    if not 0 < int(port) < 65536:
+        raise _fail(f"port must be 1 to 65535, not {port}")
+    if host.startswith("[") != host.endswith("]") or any(c.isspace() for c in host):
+        raise _fail(f'not a host name or address: "{host}"')
+    return text
+
+
 _T = TypeVar("_T")
 
 
@@ -247,6 +260,7 @@ Names = Annotated[tuple[str, ...], _reads(read_names)]
 Within = Annotated[int, _reads(read_within)]
 Digest = Annotated[str, _reads(read_digest)]
 PeopleFile = Annotated[str | None, _reads(read_text)]
+Listen = Annotated[str, _reads(read_listen)]
 
 
 def _css_selector_ok(selector: str) -> bool:

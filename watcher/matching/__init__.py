@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from watcher.matching.automaton import ANY, PERSON
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.decide import decide, gather, people_can_count
 from watcher.matching.hits import Evidence, Hit, Rejected
@@ -59,9 +60,11 @@ __all__ = [
 class Matcher:
     """All watchlists compiled once; `match` decides for one item's plain text."""
 
-    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
-        """Compile every term and name of every watchlist into shared automata."""
-        self._compiled = CompiledWatchlists(watchlists)
+    def __init__(self, watchlists: Sequence[Watchlist], *, searching: bool = False) -> None:
+        """Compile every term and name of every watchlist into shared automata.
+        `searching`: also keep what `needles` needs (the archive search does)."""
+        self._compiled = CompiledWatchlists(watchlists, keep_patterns=searching)
+        self._searching = searching
         self.watchlists: tuple[Watchlist, ...] = self._compiled.watchlists
         # Regexes that find a hit's text in the original, shared by every item.
         self._needles: dict[tuple[str, bool], re.Pattern[str]] = {}
@@ -92,6 +95,27 @@ class Matcher:
             self.watchlists[wi].applies_to(source)
             and people_can_count(self.watchlists[wi], evidence.get(wi, _NO_EVIDENCE))
             for wi in self._compiled.fuzzy_watchlists
+        )
+
+    def needles(self) -> tuple[str, ...] | None:
+        """Strings of which a text's normal form (`match_normalise`) must hold one for
+        any watchlist to match. A match needs a listed person when the watchlist has
+        people, else an `any` term, else its first `all` requirement (watcher.matching.
+        decide), and every hit starts as one of the automaton's strings: those strings
+        of those roles. None when fuzzy names, found in a phonetic skeleton, could match
+        without any (then every text is a candidate). The archive search pre-filters
+        with them (watcher.store.search_index). None too for a Matcher not made `searching`."""
+        if self._compiled.fuzzy_watchlists or not self._searching:
+            return None
+        needed = {
+            (wi, PERSON if wl.people else ANY if wl.any else 0)
+            for wi, wl in enumerate(self.watchlists)
+        }
+        main = self._compiled.main
+        return tuple(
+            pattern
+            for pattern, groups in zip(main.compiled_patterns, main.groups, strict=True)
+            if any((r.watchlist, r.slot) in needed for g in groups for r in g.roles)
         )
 
     def explain(self, text: str, source: str) -> Explanation:

@@ -65,6 +65,7 @@ class Automaton:
         self.patterns: dict[str, int] = {}
         self.groups: list[list[Group]] = []
         self.automaton: ahocorasick_rs.AhoCorasick | None = None
+        self.compiled_patterns: tuple[str, ...] = ()  # every pattern, if compile kept them
 
     def add(self, pattern: str, group: Group, role: Role) -> None:
         """Give `pattern` the role `role` under `group`'s rules (merged with an equal group)."""
@@ -93,7 +94,7 @@ class Automaton:
         group.roles.append(role)
         self.groups[idx].append(group)
 
-    def compile(self) -> None:
+    def compile(self, *, keep_patterns: bool = False) -> None:
         """Build the automaton over every pattern added (none: `find` finds nothing).
 
         A contiguous NFA, not a DFA: with the benchmark's 500 people the DFA took
@@ -105,7 +106,11 @@ class Automaton:
             self.automaton = ahocorasick_rs.AhoCorasick(
                 list(self.patterns), implementation=ahocorasick_rs.Implementation.ContiguousNFA
             )
-        self.patterns = {}  # only `add` needs them: a hit's index leads to its groups
+        # Only `add` needs the index; the archive search's pre-filter (`Matcher.needles`)
+        # the strings, which the poll's matchers do not keep (memory in every worker).
+        if keep_patterns:
+            self.compiled_patterns = tuple(self.patterns)
+        self.patterns = {}
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
         """Every (pattern index, start, end) in `text`, overlapping ones included."""

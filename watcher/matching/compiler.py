@@ -46,8 +46,9 @@ class CompiledWatchlists:
     """Every term and name of every watchlist, compiled into one main automaton and one
     over phonetic skeletons (names with `fuzzy = true`), with what each hit means."""
 
-    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
-        """Compile every term and name of every watchlist into shared automata."""
+    def __init__(self, watchlists: Sequence[Watchlist], *, keep_patterns: bool = False) -> None:
+        """Compile every term and name of every watchlist into shared automata
+        (`keep_patterns`: keep the main automaton's strings, for `Matcher.needles`)."""
         self.watchlists: tuple[Watchlist, ...] = tuple(watchlists)
         self.stemmer = Stemmer.Stemmer("english")
         self.main = Automaton()  # terms and names over the normalised text
@@ -84,7 +85,7 @@ class CompiledWatchlists:
             for pi, person in enumerate(wl.people):
                 tokens[pi] = self._add_person(wi, pi, person, wl.fuzzy)
             self.person_tokens.append(tokens)
-        self.main.compile()
+        self.main.compile(keep_patterns=keep_patterns)
         self.fuzzy.compile()
         self._index_anchors()
 

@@ -40,13 +40,12 @@ import os
 import random
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.job import Job  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
@@ -63,8 +62,11 @@ from watcher.pipeline.poll import Pipeline, utcnow
 from watcher.pipeline.pool import ParsePool
 from watcher.runner.health import check_stale
 from watcher.runner.schedule import first_poll, jitter, poll_deadline
-from watcher.runner.service import InstanceLock, sd_notify, watchdog_seconds
+from watcher.runner.service import sd_notify, watchdog_seconds
 from watcher.store.sqlite import Store
+
+if TYPE_CHECKING:  # the web package is imported only when `[web]` is set
+    from watcher.web.server import WebThread
 
 log = logging.getLogger("watcher.daemon")
 
@@ -466,6 +468,7 @@ class Daemon:
         self.schedule_all()
         self._add_service_jobs()
         self._status = self._status_line()
+        web = self._start_web()
         sd_notify(f"READY=1\nSTATUS={self._status}")
         log.info(
             "event=started pid=%d sources=%d config=%s",
@@ -474,8 +477,21 @@ class Daemon:
             self.config_path,
         )
         await self._watch()
+        if web is not None:
+            await asyncio.to_thread(web.stop)  # at most 3 s, inside the 10 s stop
         await self._shutdown()
         return 0
+
+    def _start_web(self) -> WebThread | None:
+        """The staff pages (SPEC §12) in their own thread when `[web] listen` is set;
+        they read the config the daemon holds now, reloads included."""
+        if self.config.web is None:
+            return None
+        from watcher.web.server import WebThread
+
+        web = WebThread(lambda: self.config, self.config.web.listen)
+        web.start()
+        return web
 
     async def _watch(self) -> None:
         """The main loop: watchdog pings, and a check that the loop is not blocked."""
@@ -552,40 +568,3 @@ class Daemon:
 def _log_crash(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("event=task-crash task=%s", task.get_coro(), exc_info=exc)
-
-
-def run_daemon(config_path: Path, verbose: int = 0) -> int:
-    """`watcher run`: run until SIGTERM; exit status per SPEC §3 (2: bad config)."""
-    del verbose  # the log level is set by the command line before this is called
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
-    lock = InstanceLock(config.settings.state_dir)
-    if not lock.acquire():
-        log.error("event=already-running state_dir=%s", config.settings.state_dir)
-        print(
-            f"watcher: another `watcher run` is using {config.settings.state_dir}",
-            file=sys.stderr,
-        )
-        return 1
-    store = Store.in_dir(config.settings.state_dir)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        daemon = Daemon(config_path, config, store)
-        code = loop.run_until_complete(daemon.main())
-    finally:
-        loop.close()
-        store.close()
-        lock.release()
-    if daemon.abandoned_threads:
-        # A worker thread is stuck in a send or a parse; the interpreter would wait for
-        # it at exit. Everything is recorded and closed: leave now.
-        log.warning("event=exit-with-busy-threads")
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(code)
-    return code

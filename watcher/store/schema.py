@@ -176,6 +176,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE INDEX outbox_channel_due ON outbox(channel, state, due);
     """,
+    # 8: web logins (SPEC §12, `watcher user add`): only a slow hash (argon2id, in the
+    # library's PHC string form) per name; no password is ever stored.
+    """
+    CREATE TABLE web_users (
+        name TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,54 @@
+"""`watcher run` (SPEC §3, §9): the config, the one-daemon-per-state lock, the event loop
+the daemon runs in, and the exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from watcher.config import ConfigError, load_config
+from watcher.runner.daemon import Daemon
+from watcher.runner.service import InstanceLock
+from watcher.store.sqlite import Store
+
+log = logging.getLogger("watcher.daemon")
+
+
+def run_daemon(config_path: Path, verbose: int = 0) -> int:
+    """`watcher run`: run until SIGTERM; exit status per SPEC §3 (2: bad config)."""
+    del verbose  # the log level is set by the command line before this is called
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    lock = InstanceLock(config.settings.state_dir)
+    if not lock.acquire():
+        log.error("event=already-running state_dir=%s", config.settings.state_dir)
+        print(
+            f"watcher: another `watcher run` is using {config.settings.state_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    store = Store.in_dir(config.settings.state_dir)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        daemon = Daemon(config_path, config, store)
+        code = loop.run_until_complete(daemon.main())
+    finally:
+        loop.close()
+        store.close()
+        lock.release()
+    if daemon.abandoned_threads:
+        # A worker thread is stuck in a send or a parse; the interpreter would wait for
+        # it at exit. Everything is recorded and closed: leave now.
+        log.warning("event=exit-with-busy-threads")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code

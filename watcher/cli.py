@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--version", action="version", version=f"watcher {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("check", help="validate the config and people lists")
+    check = sub.add_parser("check", help="validate the config and people lists")
+    check.add_argument(
+        "--examples",
+        metavar="FILE",
+        help="also run labelled examples (JSON lines) through the watchlists",
+    )
     once = sub.add_parser("once", help="poll every source once, deliver, exit")
     once.add_argument(
         "--dry-run",
@@ -106,6 +111,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{config.path}: OK — {len(config.sources)} sources, {len(config.watchlists)} watchlists "
         f"({people} people), {len(config.channels)} channels"
     )
+    if getattr(args, "examples", None):
+        from watcher import examples
+
+        path = Path(args.examples)
+        try:
+            loaded = examples.load_examples(path)
+        except examples.ExamplesError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        results, unknown = examples.run_examples(config.watchlists, loaded)
+        print(examples.render(path, results, unknown))
+        return EXIT_FAIL if examples.any_missed(results) else EXIT_OK
     return EXIT_OK
 
 

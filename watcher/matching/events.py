@@ -1,0 +1,163 @@
+"""Events, not mentions (SPEC §5): does an item report an arrest as news?
+
+A listed person near an arrest word is the start, not the end: news reports the event
+in its headline or lead (the inverted pyramid) or dates it to a recent day ("on
+Friday", "yesterday", "ម្សិលមិញ"); a feature, an economy story or an interview that
+names the person and mentions an arrest further down tells it as background. This
+module reads those habits of reporting from the original text; `decide` applies them:
+
+- `lead_end`: where the headline and lead (the title line and the first two sentences
+  of the body, bylines, captions and a repeated title left out) end;
+- `reference_year`: the item's own time as the text tells it, the latest year it
+  mentions (a feed's date is often that of a re-publication or a crawl);
+- `recent_day`: a recent day named in a sentence;
+- `question`: a sentence that asks ("Why was he arrested?") reports nothing.
+
+All functions are pure over the item's text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from watcher import proximity
+from watcher.matching.hits import Hit
+from watcher.matching.text import ItemText
+from watcher.normalise import normalise
+
+_LEAD_SENTENCES = 2
+
+_DAYS_EN = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_MONTHS_EN = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# A recent day as English news writes it: a weekday, yesterday, this week, or a date
+# without a year (news leaves the year out for the current one).
+_RECENT_EN = re.compile(
+    rf"\b(?:{_DAYS_EN}|yesterday|today|tonight|this (?:week|morning|afternoon|evening|month)"
+    rf"|last (?:week|night)|earlier (?:this|today)"
+    rf"|{_MONTHS_EN} \d{{1,2}}(?:st|nd|rd|th)?\b(?!,? \d{{4}})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)? {_MONTHS_EN}(?! \d{{4}}))",
+    re.IGNORECASE,
+)
+# The same in Khmer (normalised: words glued): today, yesterday, last night, this
+# morning, a weekday, this week.
+_RECENT_KM = re.compile(
+    r"ថ្ងៃនេះ|ម្សិលមិញ|យប់មិញ|ព្រឹកមិញ|ល្ងាចមិញ|រសៀលនេះ|សប្ដាហ៍នេះ|សប្តាហ៍នេះ|"
+    r"ថ្ងៃ(?:ចន្ទ|អង្គារ|ពុធ|ព្រហស្បតិ៍|សុក្រ|សៅរ៍|អាទិត្យ)"
+)
+_QUESTION_START = re.compile(r"^\W*(?:why|how|what|who|when|was|did|is|តើ|ហេតុអ្វី)\b", re.I)
+
+
+def reference_year(item: ItemText) -> int | None:
+    """The latest year the item's text mentions, or None when it names none."""
+    years = proximity.years_in(item.text)
+    return max(years) if years else None
+
+
+def lead_end(item: ItemText) -> int:
+    """Offset in the original where the headline and lead end."""
+    original = item.original
+    lines = original.split("\n")
+    pos = 0
+    title = ""
+    taken = 0
+    for line in lines:
+        start, pos = pos, pos + len(line) + 1
+        text = line.strip()
+        if not text:
+            continue
+        if not title:
+            title = text.casefold()
+            continue
+        if text.casefold() == title or proximity.caption_or_byline(line, original):
+            continue
+        for s_start, s_end in _sentences_of(item, start, start + len(line)):
+            if original[s_start:s_end].strip():
+                taken += 1
+                if taken >= _LEAD_SENTENCES:
+                    return s_end
+    return len(original)
+
+
+def _sentences_of(item: ItemText, start: int, end: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    at = start
+    while at < end:
+        span = item.sentences.span(at)
+        if span[1] <= at:
+            break
+        out.append(span)
+        at = span[1]
+    return out
+
+
+def recent_day(sentence: str) -> str:
+    """A recent day the sentence names ("on Friday", "yesterday", "Nov. 26"), or ""."""
+    m = _RECENT_EN.search(sentence)
+    if m:
+        return m.group(0)
+    m = _RECENT_KM.search(normalise(sentence))
+    return m.group(0) if m else ""
+
+
+def question(sentence: str) -> bool:
+    """True when a sentence asks rather than reports."""
+    text = sentence.strip().rstrip("\"'”’»)] ")
+    return text.endswith("?") or bool(_QUESTION_START.match(text) and "?" in text)
+
+
+# A body being set up, in English and Khmer: create, establish, form, set up, appoint,
+# launch, new (Khmer: បង្កើត create, រៀបចំ organise, តែងតាំង appoint, ថ្មី new).
+_SET_UP_EN = re.compile(
+    r"\b(?:set(?:s|ting)? up|establish\w*|creat\w*|form(?:s|ed|ing|ation)?|launch\w*|"
+    r"appoint\w*|new|newly)\b",
+    re.IGNORECASE,
+)
+_SET_UP_KM = re.compile(r"បង្កើត|រៀបចំ|តែងតាំង|ថ្មី")
+
+
+def set_up(sentence: str) -> str:
+    """The word by which a sentence reports a body being set up, or ""."""
+    m = _SET_UP_EN.search(sentence) or _SET_UP_KM.search(normalise(sentence))
+    return m.group(0) if m else ""
+
+
+# A link teaser of page chrome: cut short ("…") and naming a web site.
+_TRUNCATED = re.compile(r"…|\.\.\.")
+_DOMAIN = re.compile(r"\b[\w-]+\.(?:com|org|net|info|news|asia|gov|int|kh|io|co)\b", re.I)
+
+
+def teaser(line: str) -> bool:
+    """True when a line is a teaser of another page (aggregators, related links)."""
+    return bool(_TRUNCATED.search(line) and _DOMAIN.search(line))
+
+
+_WHAT_IS = r"(?:what is|what are|what's|អ្វីទៅជា|អ្វីជា)"
+_IS_A = r"(?:is|are|means|refers to|គឺជា|គឺ|សំដៅលើ|មានន័យថា)"
+
+
+def explained_terms(item: ItemText, hits: list[Hit]) -> dict[str, str]:
+    """Terms the item explains rather than reports, with how: its headline asks what
+    the term is ("What is a sub-decree?"), or a lead sentence opens by defining it
+    ("A sub-decree is a …"). "What is the new sub-decree?" is not: it is about one."""
+    lead = lead_end(item)
+    out: dict[str, str] = {}
+    title_end = item.original.find("\n")
+    title_end = len(item.original) if title_end < 0 else title_end
+    for hit in hits:
+        label = hit.role.label
+        if label in out:
+            continue
+        o_start = item.original_span(hit.start, hit.end)[0]
+        if o_start >= lead:
+            continue
+        word = re.escape(item.text[hit.start : hit.end])
+        if o_start < title_end:
+            title = normalise(item.original[:title_end])
+            if re.search(rf"{_WHAT_IS} ?(?:an? |the )?{word}", title):
+                out[label] = "the headline asks what it is"
+            continue
+        span = item.sentences.span(o_start)
+        sentence = normalise(item.original[span[0] : span[1]])
+        if re.match(rf"(?:an? )?{word} ?{_IS_A}\b", sentence):
+            out[label] = "the lead defines it"
+    return out

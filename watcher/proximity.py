@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from watcher.normalise import normalise
@@ -356,16 +357,16 @@ def no_new_arrest(
     sentence_norm: str,
     near_start: int,
     near_end: int,
-    reference_year: int | None = None,
-    dated_by_day: bool = False,
+    reference_year: Callable[[], int | None] = lambda: None,
+    dated_by_day: Callable[[], bool] = lambda: False,
 ) -> tuple[str, str]:
     """(rule, reason) when a sentence (normalised) reports no new arrest around the
     `near` term at [near_start, near_end), or ("", "") when nothing says so.
 
-    `reference_year` is the item's own time (the latest year it mentions): a year
+    `reference_year()` is the item's own time (the latest year it mentions): a year
     written next to the arrest word before it marks a past arrest told as background.
     News leaves the year out of the current year's dates: when the item tells its own
-    time by days (`dated_by_day`: "on Monday", "Nov. 26"), a year written next to the
+    time by days (`dated_by_day()`: "on Monday", "Nov. 26"), a year written next to the
     arrest word, even the latest one, is another year's.
     """
     m = _ANNIVERSARY.search(sentence_norm)
@@ -379,17 +380,19 @@ def no_new_arrest(
     m = _release(sentence_norm)
     if m and not _SHORT_HOLD.search(sentence_norm):
         return "release", f"{m.group(0)!r} next to the arrest word: a release, not an arrest"
-    if reference_year is not None:
+    years = _years_with_days(near) if _YEAR_RX.search(near) else []
+    ref = reference_year() if years else None  # read the whole item only when needed
+    if ref is not None:
         old = [
             y
-            for y, full_date in _years_with_days(near)
-            if y < reference_year or (y == reference_year and dated_by_day and not full_date)
+            for y, full_date in years
+            if y < ref or (y == ref and not full_date and dated_by_day())
         ]
         if old:
             return (
                 "background-year",
                 f"{old[0]} next to the arrest word, before the item's own time "
-                f"({'its days' if old[0] == reference_year else reference_year}): "
+                f"({'its days' if old[0] == ref else ref}): "
                 "a past arrest told as background",
             )
     m = _PAST_NEAR_EN.search(near)

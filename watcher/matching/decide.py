@@ -133,9 +133,11 @@ def _reported(item: ItemText, hits: list[Hit], note: Callable[[str], None] | Non
     truncated teaser linking to another site), nor a term the item only explains (rule
     `definition`: its headline asks what the term is, or its lead defines it)."""
     explained = events.explained_terms(item, hits)
+    chrome = events.teaser_lines(item)
+    if not explained and not chrome:
+        return hits
     kept: list[Hit] = []
     for hit in hits:
-        o_start = item.original_span(hit.start, hit.end)[0]
         if hit.role.label in explained:
             if note:
                 note(
@@ -143,7 +145,8 @@ def _reported(item: ItemText, hits: list[Hit], note: Callable[[str], None] | Non
                     f"new one ({explained[hit.role.label]}) [rule: definition]"
                 )
             continue
-        if events.teaser(item.sentences.paragraph(o_start)):
+        o_start = item.original_span(hit.start, hit.end)[0] if chrome else 0
+        if chrome and any(a <= o_start < b for a, b in chrome):
             if note:
                 note(f"{describe(item, hit)} is in a teaser linking elsewhere [rule: chrome]")
             continue
@@ -232,7 +235,7 @@ def _decide_people(
         if note:
             note("no mention of a listed person counts (see above)")
         return None
-    ref = (events.reference_year(item), bool(events.recent_day(item.original)))
+    ref = (lambda: events.reference_year(item), lambda: events.dated_by_day(item))
     lead = events.lead_end(item)
     frame = _news_frame(item, ev.near, lead, ref)
     fresh: list[tuple[Hit, Hit]] = []
@@ -291,7 +294,7 @@ def _decide_people(
     return _build(wl, [*evidence, *nears], people, True, item)
 
 
-def _news_frame(item: ItemText, nears: list[Hit], lead: int, ref: tuple[int | None, bool]) -> str:
+def _news_frame(item: ItemText, nears: list[Hit], lead: int, ref: _Time) -> _Because:
     """Why the item reports an arrest as news (rule `headline-lead`), or "": an arrest
     word in the headline or lead that no cue turns into a past, a threat or a question."""
     for near in sorted(nears, key=lambda h: h.start):
@@ -300,16 +303,40 @@ def _news_frame(item: ItemText, nears: list[Hit], lead: int, ref: tuple[int | No
             break
         if _no_new_arrest(item, near, ref)[0]:
             continue
-        return f"the headline or lead reports it ({describe(item, near)}) [rule: headline-lead]"
-    return ""
+        return _Because("the headline or lead reports it", item, near, "headline-lead")
+    return _Because()
 
 
-def _recent(item: ItemText, near: Hit) -> str:
+def _recent(item: ItemText, near: Hit) -> _Because:
     """Why a near term's sentence dates the event as news (rule `recent-day`), or ""."""
     o_near = item.original_span(near.start, near.end)[0]
     span = item.sentences.span(o_near)
     day = events.recent_day(item.original[span[0] : span[1]])
-    return f"its sentence names a recent day ({day!r}) [rule: recent-day]" if day else ""
+    return (
+        _Because(f"its sentence names a recent day ({day!r})", rule="recent-day")
+        if day
+        else _Because()
+    )
+
+
+_Time = tuple[Callable[[], int | None], Callable[[], bool]]  # read when a year is near
+
+
+class _Because:
+    """Why an event counts as news, worded only when `explain` asks (describe() counts
+    words, which `match` need not pay for). False when there is no reason."""
+
+    def __init__(
+        self, what: str = "", item: ItemText | None = None, hit: Hit | None = None, rule: str = ""
+    ) -> None:
+        self.what, self.item, self.hit, self.rule = what, item, hit, rule
+
+    def __bool__(self) -> bool:
+        return bool(self.what)
+
+    def __str__(self) -> str:
+        shown = f" ({describe(self.item, self.hit)})" if self.item and self.hit else ""
+        return f"{self.what}{shown} [rule: {self.rule}]"
 
 
 def _coreference(
@@ -317,7 +344,7 @@ def _coreference(
     nears: list[Hit],
     item: ItemText,
     lead: int,
-    ref: tuple[int | None, bool],
+    ref: _Time,
     note: Callable[[str], None] | None,
 ) -> list[tuple[Hit, Hit]]:
     """SPEC §5: a person named in the headline or lead, the arrest reported there, and
@@ -386,7 +413,7 @@ def _quoted_source(
     return verb >= 0 and o_near >= verb
 
 
-def _no_new_arrest(item: ItemText, near: Hit, ref: tuple[int | None, bool]) -> tuple[str, str]:
+def _no_new_arrest(item: ItemText, near: Hit, ref: _Time) -> tuple[str, str]:
     """(rule, reason) when the context around a near term reports no new arrest
     (SPEC §5: a possible match at most): a question, a past arrest, an anniversary, a
     threat or warrant, a release; ("", "") otherwise."""

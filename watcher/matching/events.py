@@ -49,12 +49,31 @@ _QUESTION_START = re.compile(r"^\W*(?:why|how|what|who|when|was|did|is|តើ|�
 
 def reference_year(item: ItemText) -> int | None:
     """The latest year the item's text mentions, or None when it names none."""
-    years = proximity.years_in(item.text)
-    return max(years) if years else None
+    if "year" not in item.memo:
+        years = proximity.years_in(item.text)
+        item.memo["year"] = max(years) if years else None
+    return item.memo["year"]  # type: ignore[return-value]
+
+
+def dated_by_day(item: ItemText) -> bool:
+    """Whether the item tells its own time by days ("on Monday", "Nov. 26")."""
+    found = item.memo.get("dated_by_day")
+    if found is None:
+        found = item.memo["dated_by_day"] = bool(
+            _RECENT_EN.search(item.original) or _RECENT_KM.search(item.text)
+        )
+    return bool(found)
 
 
 def lead_end(item: ItemText) -> int:
     """Offset in the original where the headline and lead end."""
+    found = item.memo.get("lead_end")
+    if found is None:
+        found = item.memo["lead_end"] = _lead_end(item)
+    return int(found)  # type: ignore[call-overload]
+
+
+def _lead_end(item: ItemText) -> int:
     original = item.original
     lines = original.split("\n")
     pos = 0
@@ -126,38 +145,76 @@ _TRUNCATED = re.compile(r"…|\.\.\.")
 _DOMAIN = re.compile(r"\b[\w-]+\.(?:com|org|net|info|news|asia|gov|int|kh|io|co)\b", re.I)
 
 
+def teaser_lines(item: ItemText) -> list[tuple[int, int]]:
+    """Spans of the original's lines that are teasers of other pages (memoised)."""
+    found = item.memo.get("teasers")
+    if found is None:
+        found = item.memo["teasers"] = _teaser_lines(item.original)
+    return found  # type: ignore[return-value]
+
+
+def _teaser_lines(original: str) -> list[tuple[int, int]]:
+    if not _TRUNCATED.search(original) or not _DOMAIN.search(original):
+        return []
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for line in original.split("\n"):
+        if teaser(line):
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
 def teaser(line: str) -> bool:
     """True when a line is a teaser of another page (aggregators, related links)."""
     return bool(_TRUNCATED.search(line) and _DOMAIN.search(line))
 
 
-_WHAT_IS = r"(?:what is|what are|what's|អ្វីទៅជា|អ្វីជា)"
-_IS_A = r"(?:is|are|means|refers to|គឺជា|គឺ|សំដៅលើ|មានន័យថា)"
+_WHAT_IS_RX = re.compile(r"(?:what is|what are|what s|អ្វីទៅជា|អ្វីជា) ?")
+_IS_A_AFTER = re.compile(r" ?(?:is|are|means|refers to|គឺជា|គឺ|សំដៅលើ|មានន័យថា)(?![a-z])")
+_ARTICLE = re.compile(r"^(?:an? |the )")
+
+
+def _title(item: ItemText, title_end: int) -> str:
+    found = item.memo.get("title")
+    if found is None:
+        found = item.memo["title"] = normalise(item.original[:title_end])
+    return str(found)
 
 
 def explained_terms(item: ItemText, hits: list[Hit]) -> dict[str, str]:
     """Terms the item explains rather than reports, with how: its headline asks what
     the term is ("What is a sub-decree?"), or a lead sentence opens by defining it
     ("A sub-decree is a …"). "What is the new sub-decree?" is not: it is about one."""
-    lead = lead_end(item)
     out: dict[str, str] = {}
+    first: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.role.label not in first or hit.start < first[hit.role.label].start:
+            first[hit.role.label] = hit
+    lead = -1
     title_end = item.original.find("\n")
     title_end = len(item.original) if title_end < 0 else title_end
-    for hit in hits:
-        label = hit.role.label
-        if label in out:
+    text = item.text
+    # The first mention of a term decides: an explainer names it in its headline or lead.
+    for label, hit in first.items():
+        word = text[hit.start : hit.end]
+        # Normalising drops characters, never adds: a hit past the headline's original
+        # length is past the headline.
+        if hit.start < title_end and hit.start < len(title := _title(item, title_end)):
+            for m in _WHAT_IS_RX.finditer(title):
+                if _ARTICLE.sub("", title[m.end() :], count=1).startswith(word):
+                    out[label] = "the headline asks what it is"
+            continue
+        # Cheap first: is this mention followed by "is", "គឺជា"…?
+        if not _IS_A_AFTER.match(text, hit.end):
             continue
         o_start = item.original_span(hit.start, hit.end)[0]
+        if lead < 0:
+            lead = lead_end(item)
         if o_start >= lead:
-            continue
-        word = re.escape(item.text[hit.start : hit.end])
-        if o_start < title_end:
-            title = normalise(item.original[:title_end])
-            if re.search(rf"{_WHAT_IS} ?(?:an? |the )?{word}", title):
-                out[label] = "the headline asks what it is"
             continue
         span = item.sentences.span(o_start)
         sentence = normalise(item.original[span[0] : span[1]])
-        if re.match(rf"(?:an? )?{word} ?{_IS_A}\b", sentence):
+        if _ARTICLE.sub("", sentence, count=1).startswith(word):
             out[label] = "the lead defines it"
     return out

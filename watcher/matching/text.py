@@ -44,6 +44,8 @@ class ItemText:
         self._skeleton: str | None = None
         self._word_starts: list[int] | None = None
         self._segmented: list[int] | None = None
+        # Item-wide readings of the event rules (matching/events.py), computed once.
+        self.memo: dict[str, object] = {}
         self._sentences: proximity.Sentences | None = None
         self._acronyms: dict[str, str | None] = {}
         self._found: dict[str, list[tuple[int, int]]] = {}

@@ -143,7 +143,10 @@ def refers_back(sentence: str) -> bool:
 
 _SPEECH_EN = (
     r"(?:said|says|told|tells|added|adds|explained|noted|stated|wrote|claimed|argued|"
-    r"warned|stressed|insisted|commented|confirmed|recalled)"
+    r"warned|stressed|insisted|commented|confirmed|recalled|"
+    # the commentator on others' arrests: "X condemned the arrest of …"
+    r"condemned|condemns|denounced|denounces|criticised|criticized|criticises|criticizes|"
+    r"decried|decries|slammed|slams|urged|urges|called for|calls for|demanded|demands)"
 )
 # "NAME said", "NAME, director of LICADHO, told CamboJA" (an appositive between commas).
 # Or a few plain words between ("Mr Sam Ath on Radio Free Asia Sunday stated …"): the
@@ -163,7 +166,7 @@ _CLAUSE_END = re.compile(r"[\s\"'”’)]*(?:[.,;:!?\n។៕]|$)")
 # នាយករងអង្គការលីកាដូ បានថ្លែងថា…"), and "according to" before it.
 _SPEECH_KM = re.compile(
     r"(?:បាន)?(?:ថ្លែងថា|ថ្លែងប្រាប់|និយាយថា|ប្រាប់|មានប្រសាសន៍ថា|លើកឡើងថា|បញ្ជាក់ថា|"
-    r"ឱ្យដឹងថា|អោយដឹងថា|អះអាងថា|សរសេរថា)"
+    r"ឱ្យដឹងថា|អោយដឹងថា|អះអាងថា|សរសេរថា|ថ្កោលទោស|រិះគន់|អំពាវនាវ)"
 )
 _QUOTED_BEFORE_KM = re.compile(r"(?:បើតាម|យោងតាម|តាមសម្ដីរបស់|តាមសម្តីរបស់)(?:លោកស្រី|អ្នកស្រី|លោក)?$")
 _KHMER_APPOSITIVE = 60  # normalised characters between a Khmer name and its speech verb
@@ -295,11 +298,11 @@ _PAST_NEAR_EN = re.compile(
     r"(?<![^ ])(?:(?:\w+ )?years ago|last year|that year|a year earlier|years earlier|"
     r"in the past)(?![^ ])"
 )
-# Right before the arrest word: a threat or a possibility ...
+# Right before the arrest word: a threat or a possibility ("I can have you arrested") ...
 _THREAT_BEFORE = re.compile(
     r"(?:(?<![^ ])(?:threat\w* (?:of|with|to)|could|can|cannot|may|might|would|will|"
     r"risk\w*(?: of)?|face|faces|facing|fear\w*(?: of)?|warn\w*(?: of)?|if|avoid\w*|"
-    r"escape\w*)(?: \w+){0,2} $)"
+    r"escape\w*)(?: \w+){0,2} $|(?<![^ ])(?:can|could|will|would) have(?: \w+){1,4} $)"
     r"|(?:គំរាម.{0,15}|ព្រមាន.{0,15}|អាច(?:នឹង)?(?:ត្រូវ)?(?:បាន)?|"
     r"ខ្លាច(?:ត្រូវ)?(?:បាន)?|ប្រឈមនឹង(?:ការ)?)$"
 )
@@ -329,6 +332,11 @@ def _around(sentence_norm: str, start: int, end: int) -> tuple[str, str]:
 
 
 _DATED_AFTER = re.compile(r"(?: \w+){0,3} (?:in |on )?(?:19|20)[0-9][0-9](?![0-9])")
+
+
+def commemorates(text_norm: str) -> bool:
+    """True when normalised text tells of an anniversary, a vigil or a look back."""
+    return bool(_ANNIVERSARY.search(text_norm))
 
 
 def _release(sentence_norm: str) -> re.Match[str] | None:

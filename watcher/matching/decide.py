@@ -304,6 +304,14 @@ def _news_frame(item: ItemText, nears: list[Hit], lead: int, ref: _Time) -> _Bec
         if _no_new_arrest(item, near, ref)[0]:
             continue
         return _Because("the headline or lead reports it", item, near, "headline-lead")
+    # Or the headline and lead report the legal process ("… transferred to remote
+    # prison", "court hears …"), with the arrest word further down.
+    head = item.original[:lead]
+    word = events.legal_process(head)
+    if word and not events.question(head) and not proximity.commemorates(normalise(head)):
+        return _Because(
+            f"the headline or lead reports the legal process ({word!r})", rule="headline-lead"
+        )
     return _Because()
 
 

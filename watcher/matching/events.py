@@ -218,3 +218,15 @@ def explained_terms(item: ItemText, hits: list[Hit]) -> dict[str, str]:
         if _ARTICLE.sub("", sentence, count=1).startswith(word):
             out[label] = "the lead defines it"
     return out
+
+
+# The legal process as a headline or lead reports it, besides the arrest words
+# themselves: a court, a trial or hearing, a verdict, a prison (transfer, hearing).
+_LEGAL_EN = re.compile(r"\b(?:court|trial|verdict|hearing|prison)s?\b", re.IGNORECASE)
+_LEGAL_KM = re.compile(r"តុលាការ|សវនាការ|សាលក្រម|ពន្ធនាគារ")
+
+
+def legal_process(text: str) -> str:
+    """A word by which a headline or lead reports the legal process, or ""."""
+    m = _LEGAL_EN.search(text) or _LEGAL_KM.search(normalise(text))
+    return m.group(0) if m else ""

@@ -40,9 +40,12 @@ _RECENT_EN = re.compile(
 )
 # The same in Khmer (normalised: words glued): today, yesterday, last night, this
 # morning, a weekday, this week.
+_KM_MONTHS = "មករា|កុម្ភៈ|មីនា|មេសា|ឧសភា|មិថុនា|កក្កដា|សីហា|កញ្ញា|តុលា|វិច្ឆិកា|ធ្នូ"
 _RECENT_KM = re.compile(
-    r"ថ្ងៃនេះ|ម្សិលមិញ|យប់មិញ|ព្រឹកមិញ|ល្ងាចមិញ|រសៀលនេះ|សប្ដាហ៍នេះ|សប្តាហ៍នេះ|"
-    r"ថ្ងៃ(?:ចន្ទ|អង្គារ|ពុធ|ព្រហស្បតិ៍|សុក្រ|សៅរ៍|អាទិត្យ)"
+    r"ថ្ងៃនេះ|ម្សិលមិញ|យប់មិញ|ព្រឹកមិញ|ល្ងាចមិញ|ព្រឹកនេះ|រសៀលនេះ|ល្ងាចនេះ|យប់នេះ|"
+    r"សប្ដាហ៍នេះ|សប្តាហ៍នេះ|ថ្ងៃ(?:ចន្ទ|អង្គារ|ពុធ|ព្រហស្បតិ៍|សុក្រ|សៅរ៍|អាទិត្យ)|"
+    # a date without a year: "ថ្ងៃទី២៨ ខែកញ្ញា" (news leaves out the current year)
+    rf"ថ្ងៃទី[0-9០-៩]{{1,2}}ខែ(?:{_KM_MONTHS})(?!ឆ្នាំ|[0-9០-៩])"
 )
 _QUESTION_START = re.compile(r"^\W*(?:why|how|what|who|when|was|did|is|តើ|ហេតុអ្វី)\b", re.I)
 

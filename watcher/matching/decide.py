@@ -122,6 +122,14 @@ def decide(
         if not kept:
             return None
         evidence = [*kept, *(h for hs in ev.all.values() for h in hs), *near_used]
+    elsewhere = events.another_country(item)
+    if elsewhere:
+        if note:
+            note(
+                f"the item is about another country ({elsewhere!r} in the headline, "
+                "Cambodia never named) [rule: another-country]"
+            )
+        return None
     if WORKING_GROUP in wl.any:
         set_up = _set_up(item, any_hits, note)
         return _build(wl, evidence, [], not set_up, item)

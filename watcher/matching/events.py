@@ -233,3 +233,30 @@ def legal_process(text: str) -> str:
     """A word by which a headline or lead reports the legal process, or ""."""
     m = _LEGAL_EN.search(text) or _LEGAL_KM.search(normalise(text))
     return m.group(0) if m else ""
+
+
+# The product watches Cambodia (SPEC §1). An item whose headline places itself in another
+# country ("Nepal's national internet gateway", "In Pakistan: …") and that never names
+# Cambodia is about that country's body or decree, not the one staff watch.
+_HOME = re.compile(r"cambodia|khmer|phnom penh|kingdom|[\u1780-\u17ff]", re.IGNORECASE)
+_COUNTRIES = (
+    "Afghanistan|Algeria|Australia|Azerbaijan|Bangladesh|Belarus|Bhutan|Brazil|Brunei|"
+    "Burma|Canada|China|Cuba|Egypt|Ethiopia|France|Germany|Hong Kong|India|Indonesia|Iran|"
+    "Iraq|Japan|Kazakhstan|Kenya|Korea|Kyrgyzstan|Laos|Malaysia|Mexico|Mongolia|Myanmar|"
+    "Nepal|Nicaragua|Nigeria|Pakistan|Philippines|Russia|Rwanda|Saudi Arabia|Singapore|"
+    "Sri Lanka|Syria|Taiwan|Tajikistan|Tanzania|Thailand|Timor-Leste|Turkey|Turkmenistan|"
+    "Uganda|Ukraine|United Kingdom|Uzbekistan|Venezuela|Vietnam|Viet Nam|Zimbabwe"
+)
+_ELSEWHERE = re.compile(rf"(?:\b(?:{_COUNTRIES})(?:['’]s\b|\s*:)|\b(?:in|of) (?:{_COUNTRIES})\b)")
+
+
+def another_country(item: ItemText) -> str:
+    """The other country an item's headline places it in, when the item never names
+    Cambodia (nor is written in Khmer); else ""."""
+    original = item.original
+    end = original.find("\n")
+    headline = original if end < 0 else original[:end]
+    m = _ELSEWHERE.search(headline)
+    if not m or _HOME.search(original):
+        return ""
+    return m.group(0)

@@ -151,7 +151,10 @@ def test_commentator_on_others_arrests_is_not_the_one_arrested() -> None:
 
 
 def test_byline_of_names_and_outlet_does_not_count() -> None:
-    text = "Rong Chhun & Jane Doe - Example News\n\nPolice arrested six activists on Monday."
+    text = (
+        "Six activists held\nRong Chhun & Jane Doe - Example News\n\n"
+        "Police arrested six activists on Monday."
+    )
     got, rendered = _verdict(text)
     assert got == "possible" and "byline" in rendered
 

@@ -227,7 +227,11 @@ def caption_or_byline(paragraph: str, whole: str) -> str:
     line = paragraph.strip()
     if not line:
         return ""
-    if _BYLINE.match(line) or (len(line) < 90 and _BYLINE_NAMES.match(line)):
+    if _BYLINE.match(line):
+        return "a byline or photo credit"
+    # "Names - Outlet", but not a title-case headline ("Kem Sokha Sentenced - Outlet").
+    headline = whole.lstrip().startswith(line)
+    if len(line) < 90 and not headline and _BYLINE_NAMES.match(line):
         return "a byline or photo credit"
     if _CAPTION_MARK.search(line):
         return "a photo caption"

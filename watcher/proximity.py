@@ -151,9 +151,10 @@ _SPEECH_EN = (
 # "NAME said", "NAME, director of LICADHO, told CamboJA" (an appositive between commas).
 # Or a few plain words between ("Mr Sam Ath on Radio Free Asia Sunday stated …"): the
 # caller counts the person as the source only when the arrest word comes after the verb.
+# "Chak Sopheap: arrests must stop" (a headline giving the person's words) is one too.
 _QUOTED_AFTER_EN = re.compile(
-    r"[\s\"'”’)]*(?:,[^,.;:!?\n]{1,120},\s*|(?:[\w’'-]+\s+){1,7}?)?"
-    r"(?:has |had |also |then |later )?" + _SPEECH_EN + r"\b"
+    r"(?:[ \t]*:|[\s\"'”’)]*(?:,[^,.;:!?\n]{1,120},\s*|(?:[\w’'-]+\s+){1,7}?)?"
+    r"(?:has |had |also |then |later )?" + _SPEECH_EN + r"\b)"
 )
 # "…, said Am Sam Ath." / "according to Am Sam Ath," : the name closes the clause.
 _QUOTED_BEFORE_EN = re.compile(
@@ -279,7 +280,7 @@ _ANNIVERSARY = re.compile(
     r"(?<![^ ])(?:anniversar\w*|commemorat\w*|vigil\w*|years since|year since|"
     r"retrospective|looking back|look back|timeline|"
     r"mark(?:s|ed|ing)? (?:the )?(?:\w+ )?(?:one|two|three|four|five|ten|\d+|first|second|"
-    r"third|fourth|fifth|tenth) ?years?)(?![^ ])"
+    r"third|fourth|fifth|tenth) ?(?:years?|months?|days))(?![^ ])"
     r"|ខួប|រំលឹក"
 )
 _SERVED = re.compile(
@@ -294,13 +295,13 @@ _RELEASE_EN = re.compile(r"(?<![^ ])(?:released|freed|walked free|pardoned|acqui
 _RELEASE_CALL_KM = re.compile(r"(?:ទាមទារ|ស្នើ|អំពាវនាវ|ឱ្យ|អោយ|ឲ្យ)$")
 _RELEASE_KM = re.compile(r"ដោះលែង|លើកលែងទោស|រួចផុតពីពន្ធនាគារ|ចេញពីពន្ធនាគារ|បានរួចខ្លួន")
 _SHORT_HOLD = re.compile(
-    r"(?<![^ ])(?:(?:for|after) (?:a few |several |two |three |four |five |\d+ )?"
-    r"(?:hours|days|a day|a night|one night|the night)|overnight|a night in|"
+    r"(?<![^ ])(?:(?:for|after) (?:\w+ ){0,2}(?:hours|days|nights)|"
+    r"(?:for|after) (?:a|one|the) (?:day|night)|overnight|a night in|"
     r"spending a night)(?![^ ])|មួយយប់|ប៉ុន្មានម៉ោង|ប៉ុន្មានថ្ងៃ"
 )
 _PAST_NEAR_EN = re.compile(
     r"(?<![^ ])(?:(?:\w+ )?years ago|last year|that year|a year earlier|years earlier|"
-    r"in the past)(?![^ ])"
+    r"in the past|since (?:\w+ )?(?:19|20)[0-9][0-9])(?![^ ])"
 )
 # Right before the arrest word: a threat or a possibility ("I can have you arrested") ...
 _THREAT_BEFORE = re.compile(

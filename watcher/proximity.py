@@ -264,6 +264,17 @@ _DAY_BEFORE_YEAR = re.compile(
 )
 
 
+def dated_years(text: str) -> list[tuple[int, bool, str]]:
+    """Each year in normalised `text`, whether a day and month come before it, and the
+    date as written."""
+    out: list[tuple[int, bool, str]] = []
+    for m in _YEAR_RX.finditer(text):
+        day = _DAY_BEFORE_YEAR.search(text, max(0, m.start() - 30), m.start())
+        written = text[day.start() : m.end()] if day else m.group(1)
+        out.append((int(m.group(1).translate(_KHMER_DIGITS)), bool(day), written))
+    return out
+
+
 def _years_with_days(text: str) -> list[tuple[int, bool]]:
     """Each year in normalised `text`, and whether a day and month come before it."""
     return [

@@ -327,7 +327,10 @@ def _recent(item: ItemText, near: Hit) -> _Because:
     """Why a near term's sentence dates the event as news (rule `recent-day`), or ""."""
     o_near = item.original_span(near.start, near.end)[0]
     span = item.sentences.span(o_near)
-    day = events.recent_day(item.original[span[0] : span[1]])
+    sentence = item.original[span[0] : span[1]]
+    day = events.recent_day(sentence) or events.own_full_date(
+        normalise(sentence), events.reference_year(item)
+    )
     return (
         _Because(f"its sentence names a recent day ({day!r})", rule="recent-day")
         if day

@@ -260,3 +260,14 @@ def another_country(item: ItemText) -> str:
     if not m or _HOME.search(original):
         return ""
     return m.group(0)
+
+
+def own_full_date(sentence_norm: str, year: int | None) -> str:
+    """A full date (day, month and year) in the item's own year, as Khmer news writes
+    the current year's dates ("ថ្ងៃទី១៩ ខែមករា ឆ្នាំ២០២៣"), or ""."""
+    if year is None:
+        return ""
+    for found, full, text in proximity.dated_years(sentence_norm):
+        if full and found == year:
+            return text
+    return ""

@@ -244,8 +244,7 @@ def _decide_people(
             note("no mention of a listed person counts (see above)")
         return None
     ref = (lambda: events.reference_year(item), lambda: events.dated_by_day(item))
-    lead = events.lead_end(item)
-    frame = _news_frame(item, ev.near, lead, ref)
+    frame = _news_frame(item, ev.near, ref)
     fresh: list[tuple[Hit, Hit]] = []
     old: list[tuple[Hit, Hit]] = []
     passing: list[tuple[Hit, Hit]] = []
@@ -290,7 +289,7 @@ def _decide_people(
                 )
             break
     if not fresh and frame:
-        fresh = _coreference(mentions, ev.near, item, lead, ref, note)
+        fresh = _coreference(mentions, ev.near, item, events.lead_end(item), ref, note)
     if fresh:
         people = [h for h, _ in fresh]
         return _build(wl, [*evidence, *(n for _, n in fresh)], people, False, item)
@@ -302,19 +301,24 @@ def _decide_people(
     return _build(wl, [*evidence, *nears], people, True, item)
 
 
-def _news_frame(item: ItemText, nears: list[Hit], lead: int, ref: _Time) -> _Because:
+def _news_frame(item: ItemText, nears: list[Hit], ref: _Time) -> _Because:
     """Why the item reports an arrest as news (rule `headline-lead`), or "": an arrest
-    word in the headline or lead that no cue turns into a past, a threat or a question."""
+    word in the headline or lead that no cue turns into a past, a threat or a question.
+    The headline is always in the lead: finding the lead's end waits for a word past it."""
+    headline = events.headline_end(item)
+    lead = -1
     for near in sorted(nears, key=lambda h: h.start):
         o_near = item.original_span(near.start, near.end)[0]
-        if o_near >= lead:
+        if o_near >= headline and lead < 0:
+            lead = events.lead_end(item)
+        if o_near >= max(lead, headline):
             break
         if _no_new_arrest(item, near, ref)[0]:
             continue
         return _Because("the headline or lead reports it", item, near, "headline-lead")
     # Or the headline and lead report the legal process ("… transferred to remote
     # prison", "court hears …"), with the arrest word further down.
-    head = item.original[:lead]
+    head = item.original[: events.lead_end(item)]
     word = events.legal_process(head)
     if word and not events.question(head) and not proximity.commemorates(normalise(head)):
         return _Because(

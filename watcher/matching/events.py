@@ -47,6 +47,7 @@ _RECENT_KM = re.compile(
     # a date without a year: "ថ្ងៃទី២៨ ខែកញ្ញា" (news leaves out the current year)
     rf"ថ្ងៃទី[0-9០-៩]{{1,2}}ខែ(?:{_KM_MONTHS})(?!ឆ្នាំ|[0-9០-៩])"
 )
+_HAS_KHMER = re.compile("[\u1780-\u17ff]")  # normalise() only text that holds Khmer
 _QUESTION_START = re.compile(r"^\W*(?:why|how|what|who|when|was|did|is|តើ|ហេតុអ្វី)\b", re.I)
 
 
@@ -66,6 +67,12 @@ def dated_by_day(item: ItemText) -> bool:
             _RECENT_EN.search(item.original) or _RECENT_KM.search(item.text)
         )
     return bool(found)
+
+
+def headline_end(item: ItemText) -> int:
+    """Offset in the original where the headline (the first line) ends."""
+    end = item.original.find("\n")
+    return len(item.original) if end < 0 else end
 
 
 def lead_end(item: ItemText) -> int:
@@ -117,7 +124,7 @@ def recent_day(sentence: str) -> str:
     m = _RECENT_EN.search(sentence)
     if m:
         return m.group(0)
-    m = _RECENT_KM.search(normalise(sentence))
+    m = _HAS_KHMER.search(sentence) and _RECENT_KM.search(normalise(sentence))
     return m.group(0) if m else ""
 
 
@@ -157,12 +164,12 @@ def teaser_lines(item: ItemText) -> list[tuple[int, int]]:
 
 
 def _teaser_lines(original: str) -> list[tuple[int, int]]:
-    if not _TRUNCATED.search(original) or not _DOMAIN.search(original):
+    if "…" not in original and "..." not in original:  # str search: much faster than re
         return []
     out: list[tuple[int, int]] = []
     pos = 0
     for line in original.split("\n"):
-        if teaser(line):
+        if ("…" in line or "..." in line) and _DOMAIN.search(line):
             out.append((pos, pos + len(line)))
         pos += len(line) + 1
     return out
@@ -231,7 +238,7 @@ _LEGAL_KM = re.compile(r"តុលាការ|សវនាការ|សាល�
 
 def legal_process(text: str) -> str:
     """A word by which a headline or lead reports the legal process, or ""."""
-    m = _LEGAL_EN.search(text) or _LEGAL_KM.search(normalise(text))
+    m = _LEGAL_EN.search(text) or (_HAS_KHMER.search(text) and _LEGAL_KM.search(normalise(text)))
     return m.group(0) if m else ""
 
 

@@ -197,6 +197,16 @@ def test_working_group_set_is_known_and_unknown_sets_are_refused() -> None:
         Matcher([Watchlist("x", any=("@working-groups",))])
 
 
+def test_readme_lists_every_term_set_and_word() -> None:
+    from watcher.termsets import TERMSETS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name, words in TERMSETS.items():
+        assert f"`@{name}`" in readme, name
+        for word in words:
+            assert f"`{word}`" in readme, (name, word)
+
+
 # --- watcher check --examples (SPEC §13) ------------------------------------------------
 
 

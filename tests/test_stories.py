@@ -298,7 +298,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def _about(messages: list[str], text: str) -> list[str]:
-    return [m for m in messages if text in m]
+    # Polls run concurrently, so a story's message may carry either copy's title: Kampuchea
+    # Post writes its copy of the Khmer story with zero-width spaces between the words.
+    return [m for m in messages if text in m.replace("\u200b", "")]
 
 
 def test_one_alert_per_story_across_outlets_links_and_languages(rig: Rig) -> None:

@@ -97,15 +97,16 @@ def _example(path: Path, n: int, data: dict[str, object]) -> Example:
     if not isinstance(title, str) or not isinstance(text, str) or not (title or text):
         raise ExamplesError(f"{path}:{n}: text: needs a `title` or `text` string")
     expect: list[tuple[str, str]] = []
-    if isinstance(data.get("expect"), dict):
-        for name, value in data["expect"].items():  # type: ignore[union-attr]
+    labels, wants = data.get("expect"), data.get("want")
+    if isinstance(labels, dict):
+        for name, value in labels.items():
             if value not in EXPECTATIONS:
                 raise ExamplesError(
                     f"{path}:{n}: expect.{name}: {value!r} is not one of " + ", ".join(EXPECTATIONS)
                 )
             expect.append((str(name), str(value)))
-    elif isinstance(data.get("want"), dict):
-        for key, value in data["want"].items():  # type: ignore[union-attr]
+    elif isinstance(wants, dict):
+        for key, value in wants.items():
             expect.append((str(key), "alert" if value else "none"))
     else:
         raise ExamplesError(f"{path}:{n}: expect: missing (watchlist name -> alert|possible|none)")

@@ -11,6 +11,7 @@ possible match. The `why` list collects the reasons `explain` shows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from watcher import proximity
 from watcher.khmer import count_words, is_khmer
@@ -345,14 +346,15 @@ def _recent(item: ItemText, near: Hit) -> _Because:
 _Time = tuple[Callable[[], int | None], Callable[[], bool]]  # read when a year is near
 
 
+@dataclass(frozen=True)
 class _Because:
     """Why an event counts as news, worded only when `explain` asks (describe() counts
     words, which `match` need not pay for). False when there is no reason."""
 
-    def __init__(
-        self, what: str = "", item: ItemText | None = None, hit: Hit | None = None, rule: str = ""
-    ) -> None:
-        self.what, self.item, self.hit, self.rule = what, item, hit, rule
+    what: str = ""
+    item: ItemText | None = None
+    hit: Hit | None = None
+    rule: str = ""
 
     def __bool__(self) -> bool:
         return bool(self.what)

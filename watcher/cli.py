@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--version", action="version", version=f"watcher {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("check", help="validate the config and people lists")
+    check = sub.add_parser("check", help="validate the config and people lists")
+    check.add_argument(
+        "--examples",
+        metavar="FILE",
+        help="also run labelled examples (JSON lines) through the watchlists",
+    )
     once = sub.add_parser("once", help="poll every source once, deliver, exit")
     once.add_argument(
         "--dry-run",
@@ -183,6 +188,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for people_list, count in loaded.people_counts:
         print(f"{people_list}: {plural(count, 'person', 'people')}")
+    if getattr(args, "examples", None):
+        from watcher.matching import examples
+
+        path = Path(args.examples)
+        try:
+            loaded = examples.load_examples(path)
+        except examples.ExamplesError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        results, unknown = examples.run_examples(config.watchlists, loaded)
+        print(examples.render(path, results, unknown))
+        return EXIT_FAIL if examples.any_missed(results) else EXIT_OK
     return EXIT_OK
 
 

@@ -11,14 +11,16 @@ possible match. The `why` list collects the reasons `explain` shows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from watcher.matching import proximity
+from watcher.matching import events, proximity
 from watcher.matching.automaton import ANCHOR, ANY, NEAR, NONE, PERSON, Role
 from watcher.matching.compiler import CompiledWatchlists
 from watcher.matching.hits import Evidence, Hit
 from watcher.matching.mentions import person_mentions
 from watcher.matching.report import describe, first_each, name_detail
 from watcher.matching.snippets import snippet_at
+from watcher.matching.termsets import TERMSETS
 from watcher.matching.text import ItemText
 from watcher.models import Match, Watchlist
 from watcher.text.khmer import count_words, is_khmer
@@ -100,7 +102,12 @@ def decide(
         if note:
             note("no `any` term found")
         return None
-    evidence: list[Hit] = [*ev.any, *(h for hs in ev.all.values() for h in hs)]
+    any_hits = _reported(item, ev.any, note) if ev.any else ev.any
+    if wl.any and not any_hits:
+        if note:
+            note("no `any` term is reported in the item itself (see above)")
+        return None
+    evidence: list[Hit] = [*any_hits, *(h for hs in ev.all.values() for h in hs)]
     if wl.people:
         if not ev.people:
             if note:
@@ -111,11 +118,75 @@ def decide(
             return _build(wl, [*evidence, *people_hits], people_hits, False, item)
         return _decide_people(compiled, wi, ev, item, evidence, note)
     if wl.near:
-        kept, near_used = _terms_near(wl, ev.any, ev.near, item, note)
+        kept, near_used = _terms_near(wl, any_hits, ev.near, item, note)
         if not kept:
             return None
         evidence = [*kept, *(h for hs in ev.all.values() for h in hs), *near_used]
+    elsewhere = events.another_country(item)
+    if elsewhere:
+        if note:
+            note(
+                f"the item is about another country ({elsewhere!r} in the headline, "
+                "Cambodia never named) [rule: another-country]"
+            )
+        return None
+    if WORKING_GROUP in wl.any:
+        set_up = _set_up(item, any_hits, note)
+        return _build(wl, evidence, [], not set_up, item)
     return _build(wl, evidence, [], False, item)
+
+
+def _reported(item: ItemText, hits: list[Hit], note: Callable[[str], None] | None) -> list[Hit]:
+    """The `any` hits that the item reports: not those in page chrome (rule `chrome`: a
+    truncated teaser linking to another site), nor a term the item only explains (rule
+    `definition`: its headline asks what the term is, or its lead defines it)."""
+    explained = events.explained_terms(item, hits)
+    chrome = events.teaser_lines(item)
+    if not explained and not chrome:
+        return hits
+    kept: list[Hit] = []
+    for hit in hits:
+        if hit.role.label in explained:
+            if note:
+                note(
+                    f"{describe(item, hit)}: the item explains what it is, it reports no "
+                    f"new one ({explained[hit.role.label]}) [rule: definition]"
+                )
+            continue
+        o_start = item.original_span(hit.start, hit.end)[0] if chrome else 0
+        if chrome and any(a <= o_start < b for a, b in chrome):
+            if note:
+                note(f"{describe(item, hit)} is in a teaser linking elsewhere [rule: chrome]")
+            continue
+        kept.append(hit)
+    return kept
+
+
+WORKING_GROUP = "@working-group"
+_BODIES = frozenset(TERMSETS["working-group"])
+
+
+def _set_up(item: ItemText, hits: list[Hit], note: Callable[[str], None] | None) -> bool:
+    """Rule `set-up` (SPEC §5, events not mentions, for `@working-group`): certain when
+    the item reports a body being set up (created, formed, appointed, new) in the
+    sentence that names it; a body that only goes about its work (monthly figures, a
+    meeting) or is only planned makes a possible match."""
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.role.label not in _BODIES:
+            continue
+        o_start = item.original_span(hit.start, hit.end)[0]
+        span = item.sentences.span(o_start)
+        word = events.set_up(item.original[span[0] : span[1]])
+        if word:
+            if note:
+                note(f"certain: {describe(item, hit)} is set up ({word!r}) [rule: set-up]")
+            return True
+    if note:
+        note(
+            "possible: a working group or committee is named, but no sentence reports one "
+            "set up [rule: set-up]"
+        )
+    return False
 
 
 def _terms_near(
@@ -154,7 +225,14 @@ def _decide_people(
     evidence: list[Hit],
     note: Callable[[str], None] | None,
 ) -> Match | None:
-    """People with `near`: a match, a possible match (SPEC §5), or nothing."""
+    """People with `near`: a match, a possible match (SPEC §5), or nothing.
+
+    A person and a near term that meet the proximity rules make a candidate event;
+    it is certain when nothing around it tells a past, a threat or a release, and the
+    item reports it as news (rule `headline-lead`: an arrest word in the headline or
+    lead; rule `recent-day`: its sentence names a recent day). Otherwise possible, with
+    the rule that decided (docs/matching.md lists them).
+    """
     wl = compiled.watchlists[wi]
     if not ev.near:
         if note:
@@ -165,43 +243,156 @@ def _decide_people(
         if note:
             note("no mention of a listed person counts (see above)")
         return None
+    ref = (lambda: events.reference_year(item), lambda: events.dated_by_day(item))
+    frame = _news_frame(item, ev.near, ref)
     fresh: list[tuple[Hit, Hit]] = []
     old: list[tuple[Hit, Hit]] = []
+    passing: list[tuple[Hit, Hit]] = []
     for hit in mentions:
         o_start, o_end = item.original_span(hit.start, hit.end)
         line = item.sentences.paragraph(o_start)
         caption = proximity.caption_or_byline(line, item.original)
         if caption:
             if note:
-                note(f"{describe(item, hit)} is in {caption}: it does not count")
+                note(f"{describe(item, hit)} is in {caption}: it does not count [rule: role]")
             continue
         for near in ev.near:
             reason = _proximity(hit, near, wl.within, item, o_start, o_end)
             if reason:
                 if note:
-                    note(f"{describe(item, hit)} / {describe(item, near)}: {reason}")
+                    rule = " [rule: role]" if "quoted source" in reason else ""
+                    note(f"{describe(item, hit)} / {describe(item, near)}: {reason}{rule}")
                 continue
-            context = _no_new_arrest(item, near)
-            if context:
+            rule, context = _no_new_arrest(item, near, ref)
+            if rule:
                 if note:
-                    note(f"{describe(item, hit)} / {describe(item, near)}: {context}")
+                    note(
+                        f"{describe(item, hit)} / {describe(item, near)}: {context} [rule: {rule}]"
+                    )
                 old.append((hit, near))
+                continue
+            why = frame or _recent(item, near)
+            if not why:
+                if note:
+                    note(
+                        f"{describe(item, hit)} / {describe(item, near)}: told in passing: "
+                        "neither the headline nor the lead reports an arrest, and the "
+                        "sentence names no recent day [rule: in-passing]"
+                    )
+                passing.append((hit, near))
                 continue
             fresh.append((hit, near))
             if note:
                 note(
                     f"counts: {describe(item, hit)}{name_detail(item, hit)}"
-                    f" with {describe(item, near)}"
+                    f" with {describe(item, near)}; {why}"
                 )
             break
+    if not fresh and frame:
+        fresh = _coreference(mentions, ev.near, item, events.lead_end(item), ref, note)
     if fresh:
         people = [h for h, _ in fresh]
         return _build(wl, [*evidence, *(n for _, n in fresh)], people, False, item)
     if note:
-        note("possible: a listed person and a `near` term, but not together as SPEC §5 asks")
-    people = [h for h, _ in old] or mentions
-    nears = [n for _, n in old] or ev.near
+        note("possible: a listed person and a `near` term, but not an arrest reported as news")
+    kept = passing or old
+    people = [h for h, _ in kept] or mentions
+    nears = [n for _, n in kept] or ev.near
     return _build(wl, [*evidence, *nears], people, True, item)
+
+
+def _news_frame(item: ItemText, nears: list[Hit], ref: _Time) -> _Because:
+    """Why the item reports an arrest as news (rule `headline-lead`), or "": an arrest
+    word in the headline or lead that no cue turns into a past, a threat or a question.
+    The headline is always in the lead: finding the lead's end waits for a word past it."""
+    headline = events.headline_end(item)
+    lead = -1
+    for near in sorted(nears, key=lambda h: h.start):
+        o_near = item.original_span(near.start, near.end)[0]
+        if o_near >= headline and lead < 0:
+            lead = events.lead_end(item)
+        if o_near >= max(lead, headline):
+            break
+        if _no_new_arrest(item, near, ref)[0]:
+            continue
+        return _Because("the headline or lead reports it", item, near, "headline-lead")
+    # Or the headline and lead report the legal process ("… transferred to remote
+    # prison", "court hears …"), with the arrest word further down.
+    head = item.original[: events.lead_end(item)]
+    word = events.legal_process(head)
+    if word and not events.question(head) and not proximity.commemorates(normalise(head)):
+        return _Because(
+            f"the headline or lead reports the legal process ({word!r})", rule="headline-lead"
+        )
+    return _Because()
+
+
+def _recent(item: ItemText, near: Hit) -> _Because:
+    """Why a near term's sentence dates the event as news (rule `recent-day`), or ""."""
+    o_near = item.original_span(near.start, near.end)[0]
+    span = item.sentences.span(o_near)
+    sentence = item.original[span[0] : span[1]]
+    day = events.recent_day(sentence) or events.own_full_date(
+        normalise(sentence), events.reference_year(item)
+    )
+    return (
+        _Because(f"its sentence names a recent day ({day!r})", rule="recent-day")
+        if day
+        else _Because()
+    )
+
+
+_Time = tuple[Callable[[], int | None], Callable[[], bool]]  # read when a year is near
+
+
+@dataclass(frozen=True)
+class _Because:
+    """Why an event counts as news, worded only when `explain` asks (describe() counts
+    words, which `match` need not pay for). False when there is no reason."""
+
+    what: str = ""
+    item: ItemText | None = None
+    hit: Hit | None = None
+    rule: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.what)
+
+    def __str__(self) -> str:
+        shown = f" ({describe(self.item, self.hit)})" if self.item and self.hit else ""
+        return f"{self.what}{shown} [rule: {self.rule}]"
+
+
+def _coreference(
+    mentions: list[Hit],
+    nears: list[Hit],
+    item: ItemText,
+    lead: int,
+    ref: _Time,
+    note: Callable[[str], None] | None,
+) -> list[tuple[Hit, Hit]]:
+    """SPEC §5: a person named in the headline or lead, the arrest reported there, and
+    a later sentence with an arrest word that refers back to them ("She was
+    detained…"): certain (rule `coreference`)."""
+    named = [h for h in mentions if item.original_span(h.start, h.end)[0] < lead]
+    if not named:
+        return []
+    for near in nears:
+        o_near = item.original_span(near.start, near.end)[0]
+        if o_near < lead:
+            continue
+        span = item.sentences.span(o_near)
+        if not proximity.refers_back(item.original[span[0] : span[1]]):
+            continue
+        if _no_new_arrest(item, near, ref)[0]:
+            continue
+        if note:
+            note(
+                f"counts: {describe(item, named[0])} in the headline or lead, and "
+                f"{describe(item, near)} in a sentence that refers back [rule: coreference]"
+            )
+        return [(named[0], near)]
+    return []
 
 
 def _proximity(
@@ -246,19 +437,22 @@ def _quoted_source(
     return verb >= 0 and o_near >= verb
 
 
-def _no_new_arrest(item: ItemText, near: Hit) -> str:
-    """Context around a near term that reports no new arrest (SPEC §5: a possible
-    match at most): a past arrest, an anniversary, a threat, a release."""
+def _no_new_arrest(item: ItemText, near: Hit, ref: _Time) -> tuple[str, str]:
+    """(rule, reason) when the context around a near term reports no new arrest
+    (SPEC §5: a possible match at most): a question, a past arrest, an anniversary, a
+    threat or warrant, a release; ("", "") otherwise."""
     o_near = item.original_span(near.start, near.end)[0]
     span = item.sentences.span(o_near)
     sentence = item.original[span[0] : span[1]]
+    if events.question(sentence):
+        return "question", "the sentence asks a question, it reports nothing"
     head = normalise(item.original[span[0] : o_near])
     norm = normalise(sentence)
     word = item.text[near.start : near.end]
     at = norm.find(word, max(0, len(head) - 2))
     if at < 0:
         at = max(norm.find(word), 0)
-    return proximity.no_new_arrest(norm, at, at + len(word))
+    return proximity.no_new_arrest(norm, at, at + len(word), *ref)
 
 
 def _build(

@@ -86,4 +86,4 @@ def name_detail(item: ItemText, hit: Hit) -> str:
 
 def quote(item: ItemText, start: int) -> str:
     """Where normalised offset `start` is, as explain says it: "word N"."""
-    return f"word {item.text.count(' ', 0, start) + 1}"
+    return f"word {item.word_number(start)}"

@@ -31,9 +31,13 @@ TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "summoned",
             "remanded",
             "apprehended",
+            "incarcerated",
             "behind bars",
             "pretrial detention",
             "provisional detention",
+            # Bail refused, detention extended: a court keeps the person in custody.
+            "bail",
+            "found guilty",
             # Khmer: arrest, detain (also ចាប់ឃាត់ខ្លួន), hold in custody, charge,
             # convict, sentence, be jailed / put in prison, summon.
             "ចាប់ខ្លួន",
@@ -41,6 +45,9 @@ TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "ចាប់ឃាត់",
             "ឃុំខ្លួន",
             "ឃុំឃាំង",
+            "ដាក់ឃុំ",
+            # bail: "remain outside custody", asked for and refused
+            "នៅក្រៅឃុំ",
             "ចោទប្រកាន់",
             "ផ្ដន្ទាទោស",
             "កាត់ទោស",
@@ -62,6 +69,19 @@ TERMSETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "ប្រកាស",
             "ព្រះរាជក្រឹត្យ",
             "សេចក្តីណែនាំ",
+        ),
+        # Bodies that monitor or regulate (SPEC §5): a working group and what does its
+        # job under another name. A watchlist with `any = ["@working-group"]` gets the
+        # event rule of docs/matching.md: certain when the item reports one set up.
+        "working-group": (
+            "working group",
+            "taskforce",
+            "task force",
+            "committee",
+            "commission",
+            "ក្រុមការងារ",
+            "គណៈកម្មការ",
+            "គណៈកម្មាធិការ",
         ),
         # Bodies set up to monitor speech and the internet.
         "monitoring": (

@@ -9,11 +9,12 @@ a span.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from itertools import accumulate
 
 from watcher.matching import proximity
 from watcher.matching.names import match_normalise, skeleton
-from watcher.text.khmer import is_khmer
+from watcher.text.khmer import is_khmer, segment_words
 from watcher.text.normalise import Aligned, align
 
 _INITIAL_TOKEN = re.compile(r"[a-z]")
@@ -42,6 +43,9 @@ class ItemText:
         self._aligned: Aligned | None = None
         self._skeleton: str | None = None
         self._word_starts: list[int] | None = None
+        self._segmented: list[int] | None = None
+        # Item-wide readings of the event rules (matching/events.py), computed once.
+        self.memo: dict[str, object] = {}
         self._sentences: proximity.Sentences | None = None
         self._acronyms: dict[str, str | None] = {}
         self._found: dict[str, list[tuple[int, int]]] = {}
@@ -87,6 +91,30 @@ class ItemText:
             ends = accumulate(map(_ONE_MORE, map(len, self.text.split(" "))), initial=0)
             self._word_starts = list(ends)[:-1]
         return self._word_starts[min(index, len(self._word_starts) - 1)]
+
+    def word_number(self, start: int) -> int:
+        """Which word (from 1) normalised offset `start` is in, as `explain` says it.
+
+        Khmer has no spaces between words: there the words are the segmenter's (the
+        ones SPEC §5 proximity counts), not the space-separated runs, which would put
+        every hit of a Khmer sentence "at word 1".
+        """
+        if self._segmented is None:
+            if not any(is_khmer(c) for c in self.text):
+                self._segmented = []
+            else:
+                starts: list[int] = []
+                pos = 0
+                for word in segment_words(self.text):
+                    at = self.text.find(word, pos)
+                    if at < 0:  # pragma: no cover - the segmenter returns pieces of text
+                        continue
+                    starts.append(at)
+                    pos = at + len(word)
+                self._segmented = starts
+        if not self._segmented:
+            return self.text.count(" ", 0, start) + 1
+        return max(bisect_right(self._segmented, start), 1)
 
     def acronym_meaning(self, acronym: str) -> str | None:
         """How the original writes `acronym`: None if never in capitals; else what it

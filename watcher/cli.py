@@ -32,6 +32,7 @@ from watcher.models import Config
 from watcher.pipeline.poll import Pipeline, PollReport, utcnow
 from watcher.pipeline.pool import ParsePool
 from watcher.runner.health import check_stale
+from watcher.store.backend import open_store, state_exists
 from watcher.store.evidence import Evidence
 from watcher.store.sqlite import DB_NAME, Store, StoredAlert
 
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="alerts with sources and matched terms, for reports")
     export.add_argument("--since", help="only alerts recorded on or after this date (YYYY-MM-DD)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    migrate = sub.add_parser(
+        "migrate", help="copy this SQLite state into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://… (${VAR} read)")
     demo = sub.add_parser("demo", help="poll bundled sample feeds on loopback and print the alerts")
     demo.add_argument("--keep", metavar="DIR", help="keep the demo state in DIR")
     return parser
@@ -95,6 +100,7 @@ def _protect_secrets(config: Config) -> None:
     filt = redaction_filter()
     for channel in config.channels:
         filt.update(secrets_of(channel))
+    filt.update(config.settings.database_secrets)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -189,13 +195,10 @@ async def run_once(config: Config, store: Store, *, dry_run: bool = False) -> in
 
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:
-    path = Path(config.settings.state_dir) / DB_NAME
-    if dry_run:
-        # A dry run records nothing, not even an empty database: it works on a copy in
-        # memory (and still inside a transaction it rolls back, which keeps evidence off
-        # the disk), so a daemon on the same state is never blocked by it.
-        return Store(":memory:", copy_of=path if path.exists() else None)
-    return Store(path)
+    # A dry run records nothing, not even an empty database: with SQLite it works on a
+    # copy in memory (and still inside a transaction it rolls back, which keeps evidence
+    # off the disk), so a daemon on the same state is never blocked by it.
+    return open_store(config.settings, dry_run=dry_run)
 
 
 def cmd_once(args: argparse.Namespace) -> int:
@@ -219,16 +222,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     tz = ZoneInfo(config.settings.timezone)
-    path = Path(config.settings.state_dir) / DB_NAME
-    if not path.exists():
+    _protect_secrets(config)
+    if not state_exists(config.settings):
+        path = Path(config.settings.state_dir) / DB_NAME
         print(f"No state yet ({path}): run `watcher once` or `watcher run` first.")
         return EXIT_OK
-    store = Store(path)
+    store = open_store(config.settings)
     try:
-        from watcher.runner.service import daemon_running, describe_daemon
+        from watcher.runner.service import daemon_running, describe_daemon, describe_instances
 
         running = daemon_running(config.settings.state_dir)
-        print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
+        if config.settings.database:
+            # Several instances share this state (SPEC §11): each is named, not this
+            # machine's lock; a planned poll is shown when any of them is alive.
+            live = store.instances(utcnow())
+            print(describe_instances(live, utcnow(), tz))
+            running = bool(live)
+        else:
+            print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
         states = store.all_source_states()
         print(f"Sources ({len(config.sources)}), times in {config.settings.timezone}:")
         for source in config.sources:
@@ -358,11 +369,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if since.tzinfo is None:
             since = since.replace(tzinfo=ZoneInfo(config.settings.timezone))
-    path = Path(config.settings.state_dir) / DB_NAME
-    if not path.exists():
+    if not state_exists(config.settings):
         rows: list[dict[str, object]] = []
     else:
-        store = Store(path)
+        _protect_secrets(config)
+        store = open_store(config.settings)
         try:
             rows = [
                 _export_row(s, config, store.evidence_for(s.id)) for s in store.alerts_since(since)
@@ -424,6 +435,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(_config_path(args), verbose=args.verbose)
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """`watcher migrate --to URL` (SPEC §11): the config's SQLite state into PostgreSQL."""
+    from watcher.config.database import expand_database_url, redact_database_url
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    url, problems, secrets = expand_database_url(args.to, os.environ)
+    redaction_filter().update(secrets)
+    if url is None:
+        for problem in problems:
+            if "password written" not in problem:  # on the command line it is the user's
+                print(f"--to: {problem}", file=sys.stderr)
+                return EXIT_USAGE
+        url = args.to
+    path = Path(config.settings.state_dir) / DB_NAME
+    if not path.exists():
+        print(f"No SQLite state to copy ({path}).", file=sys.stderr)
+        return EXIT_FAIL
+    from watcher.store.migrate import NotEmpty, migrate
+    from watcher.store.postgres import PostgresStore
+
+    source = Store(path)
+    try:
+        target = PostgresStore(url, config.settings.state_dir)
+    except Exception as exc:
+        source.close()
+        print(f"cannot open {redact_database_url(url)}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        copied = migrate(source, target, config.settings.state_dir)
+    except NotEmpty as exc:
+        print(f"refused: {exc}; migrate copies into an empty database only", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        source.close()
+        target.close()
+    counts = ", ".join(f"{n} {table}" for table, n in copied.rows.items())
+    print(f"copied {counts}, {copied.files} evidence files into {redact_database_url(url)}")
+    print('Now set database = "postgresql://…${PGPASSWORD}…" in [settings] (docs/ha.md).')
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo.run import run_demo
 
@@ -439,6 +493,7 @@ COMMANDS = {
     "explain": cmd_explain,
     "export": cmd_export,
     "demo": cmd_demo,
+    "migrate": cmd_migrate,
 }
 
 

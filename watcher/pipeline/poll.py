@@ -35,6 +35,7 @@ from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
 from watcher.pipeline.pool import ParsePool
 from watcher.sources import SourceError, parse_document, parse_items
 from watcher.store import evidence
+from watcher.store.records import LeaseLost
 from watcher.store.sqlite import KnownItem, SavedFingerprint, Store
 
 log = logging.getLogger("watcher.pipeline")
@@ -84,8 +85,13 @@ class Pipeline:
         matcher: Matcher | None = None,
         clock: Clock = utcnow,
         parse_pool: ParsePool | None = None,
+        *,
+        share: bool = False,
     ) -> None:
         self.config = config
+        # Several instances on one database (SPEC §11): a daemon leaves a source that
+        # another instance polled less than half an interval ago to that instance.
+        self.share = share
         # Feed bodies are parsed in worker processes when given one (watcher.pipeline.pool).
         self.parse_pool = parse_pool
         self.store = store
@@ -128,9 +134,39 @@ class Pipeline:
     async def poll(self, source: Source) -> PollReport:
         """Poll one source and record what it brought. Never raises: a source problem
         is recorded with its reason, and so is anything unexpected (a bug, a locked or
-        full database), so that it cancels neither the other polls nor the daemon's job."""
+        full database), so that it cancels neither the other polls nor the daemon's job.
+
+        The source is claimed first (a lease, SPEC §11: one instance polls a source at
+        a time); with one SQLite state every claim succeeds.
+        """
+        report = PollReport(source=source.name)
+        try:
+            claimed = self.store.claim_source(
+                source.name,
+                source.url,
+                self.clock(),
+                fresh_within=source.interval / 2 if self.share else 0.0,
+            )
+        except Exception as exc:  # the database is unreachable: nothing can be recorded
+            log.warning("event=database-error source=%s error=%r", source.name, str(exc)[:200])
+            report.status, report.error = "error", f"state database unavailable: {exc}"[:300]
+            return report
+        if not claimed:
+            report.status, report.error = "waiting", "another instance is polling it"
+            return report
+        try:
+            return await self._poll_claimed(source)
+        finally:
+            self.store.release_source(source.name)
+
+    async def _poll_claimed(self, source: Source) -> PollReport:
         try:
             return await self._poll(source)
+        except LeaseLost as exc:
+            # Our lease lapsed and another instance took the source over: what this
+            # poll found is discarded (rolled back), that instance records its own.
+            log.warning("event=lease-lost source=%s detail=%r", source.name, str(exc))
+            return PollReport(source=source.name, status="waiting", error=str(exc))
         except Exception as exc:
             log.exception("event=poll-crash source=%s", source.name)
             report = PollReport(source=source.name)

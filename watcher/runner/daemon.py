@@ -63,6 +63,7 @@ from watcher.pipeline.pool import ParsePool
 from watcher.runner.health import check_stale
 from watcher.runner.schedule import first_poll, jitter, poll_deadline
 from watcher.runner.service import InstanceLock, sd_notify, watchdog_seconds
+from watcher.store.backend import open_store
 from watcher.store.sqlite import Store
 
 log = logging.getLogger("watcher.daemon")
@@ -156,9 +157,12 @@ class Daemon:
     def _protect(self) -> None:
         for channel in self.config.channels:
             redaction_filter().update(secrets_of(channel))
+        redaction_filter().update(self.config.settings.database_secrets)
 
     def _pipeline(self) -> Pipeline:
-        return Pipeline(self.config, self.store, self.fetcher, parse_pool=self.parse_pool)
+        return Pipeline(
+            self.config, self.store, self.fetcher, parse_pool=self.parse_pool, share=True
+        )
 
     # -- task bookkeeping ---------------------------------------------------------------
 
@@ -270,8 +274,20 @@ class Daemon:
         log.info("event=pruned %s", " ".join(f"{k}={v}" for k, v in counts.items()))
 
     async def heartbeat_job(self) -> None:
-        """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line."""
-        self.store.record_heartbeat(utcnow())
+        """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line;
+        with several instances (SPEC §11) also the leases: ours renewed, lapsed ones
+        (a dead instance's sends) returned to the queue."""
+        now = utcnow()
+        try:
+            self.store.record_heartbeat(now)
+            self.store.renew_leases(now)
+            returned = self.store.expire_leases(now)
+        except Exception as exc:  # the database is down: say so, keep going, retry
+            log.warning("event=database-error job=heartbeat error=%r", str(exc)[:200])
+            return
+        if returned:
+            log.warning("event=leases-lapsed deliveries=%d", returned)
+            self.kick_delivery()
         status = self._status_line()
         if status != self._status:
             self._status = status
@@ -575,6 +591,7 @@ def run_daemon(config_path: Path, verbose: int = 0) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 2
+    redaction_filter().update(config.settings.database_secrets)
     lock = InstanceLock(config.settings.state_dir)
     if not lock.acquire():
         log.error("event=already-running state_dir=%s", config.settings.state_dir)
@@ -583,7 +600,12 @@ def run_daemon(config_path: Path, verbose: int = 0) -> int:
             file=sys.stderr,
         )
         return 1
-    store = Store.in_dir(config.settings.state_dir)
+    try:
+        store = open_store(config.settings)
+    except Exception as exc:  # e.g. the database server cannot be reached
+        log.error("event=store-unavailable error=%r", str(exc)[:300])
+        lock.release()
+        return 1
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -26,6 +26,7 @@ from watcher.models import Alert, Match, Severity
 from watcher.store.evidence import Evidence
 from watcher.store.records import DaemonState as DaemonState
 from watcher.store.records import Delivery as Delivery
+from watcher.store.records import InstanceState as InstanceState
 from watcher.store.records import KnownItem as KnownItem
 from watcher.store.records import SavedFingerprint as SavedFingerprint
 from watcher.store.records import SourceState as SourceState
@@ -169,7 +170,7 @@ class Store:
             with self._unit_of_group(self._group):
                 yield
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin(rollback)
         self._depth = 1
         self._rehearsal = rollback
         try:
@@ -188,7 +189,7 @@ class Store:
         """One all-or-nothing unit inside a group commit: a savepoint of the open
         transaction, undone alone if it fails; the group commits when `seconds` old."""
         if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin(False)
             self._group_began = time.monotonic()
         self.db.execute("SAVEPOINT unit")
         self._depth = 1
@@ -233,6 +234,45 @@ class Store:
         """Commit a group commit's open transaction (outside any `atomic()` block)."""
         if self._depth == 0 and self.db.in_transaction:
             self.db.execute("COMMIT")
+
+    def _begin(self, rollback: bool) -> None:
+        """Open a write transaction. SQLite takes its one write lock at once (IMMEDIATE):
+        two writers queue here instead of one failing later on a lock upgrade."""
+        del rollback
+        self.db.execute("BEGIN IMMEDIATE")
+
+    # -- several instances (SPEC §11) -----------------------------------------
+    # One SQLite file serves one `watcher run` (the state directory's lock), so there is
+    # nothing to share: every claim succeeds and leases are no-ops. The PostgreSQL store
+    # (watcher.store.postgres) implements them with leases and fencing tokens.
+
+    def claim_source(self, name: str, url: str, now: datetime, *, fresh_within: float = 0) -> bool:
+        """Take the right to poll `name` now; False when another instance holds it or
+        polled it less than `fresh_within` seconds ago. Always True here."""
+        del name, url, now, fresh_within
+        return True
+
+    def release_source(self, name: str) -> None:
+        """The poll of `name` is over (recorded or not): its lease goes."""
+        del name
+
+    def renew_leases(self, now: datetime) -> None:
+        """Extend the leases this instance holds on work still in progress."""
+        del now
+
+    def expire_leases(self, now: datetime) -> int:
+        """Return work whose lease lapsed (a dead instance's) to the queue; how many
+        deliveries went back. Here crashed sends are recovered at start (`recover`)."""
+        del now
+        return 0
+
+    def instances(self, now: datetime) -> list[InstanceState]:
+        """The `watcher run` instances on this state, newest first (`status`)."""
+        del now
+        state = self.daemon_state()
+        if state is None:
+            return []
+        return [InstanceState(state.host, state.pid, state.started, state.heartbeat, state.stopped)]
 
     # -- sources ------------------------------------------------------------
 
@@ -351,10 +391,11 @@ class Store:
     def new_story(self, canonical: str | None, title: str, now: datetime) -> int:
         """Create a story and return its id."""
         cur = self.db.execute(
-            "INSERT INTO stories (canonical, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+            "INSERT INTO stories (canonical, title, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             (canonical, title, _ts(now), _ts(now)),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def save_item(
         self,
@@ -386,11 +427,11 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO items (source, key, guid, link, canonical, title, text, published, "
             "content_hash, story_id, first_seen, last_seen, first_poll) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (source, key, guid, link, canonical, title, text, _ts(published), content_hash,
              story_id, _ts(now), _ts(now), int(first_poll)),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def merge_stories(self, keep: int, drop: int) -> None:
         """Fold story `drop` into `keep`: its items, alerts, fingerprints and the
@@ -402,7 +443,8 @@ class Store:
                 "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
                 "SELECT ?, watchlist, possible, alert_id, at FROM story_alerts "
                 "WHERE story_id = ? AND true ON CONFLICT(story_id, watchlist) DO UPDATE SET "
-                "possible = MIN(possible, excluded.possible)",
+                "possible = CASE WHEN excluded.possible < story_alerts.possible "
+                "THEN excluded.possible ELSE story_alerts.possible END",
                 (keep, drop),
             )
             self.db.execute("DELETE FROM story_alerts WHERE story_id = ?", (drop,))
@@ -457,11 +499,11 @@ class Store:
         """Record an alert and mark its story alerted for each matched watchlist."""
         cur = self.db.execute(
             "INSERT INTO alerts (story_id, item_id, source, title, link, published, created, "
-            "matches, possible) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "matches, possible) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (story_id, item_id, alert.source, alert.title, alert.link, _ts(alert.published),
              _ts(now), _matches_to_json(alert.matches), int(alert.possible)),
         )  # fmt: skip
-        alert_id = int(cur.lastrowid or 0)
+        alert_id = int(cur.fetchone()[0])
         for match in alert.matches:
             self.db.execute(
                 "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
@@ -470,7 +512,9 @@ class Store:
                 (story_id, match.watchlist, int(match.possible), alert_id, _ts(now)),
             )
         # On a source's first poll its row is created later, by record_success.
-        self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (alert.source,))
+        self.db.execute(
+            "INSERT INTO sources (name) VALUES (?) ON CONFLICT DO NOTHING", (alert.source,)
+        )
         self.db.execute("UPDATE sources SET alerts = alerts + 1 WHERE name = ?", (alert.source,))
         return alert_id
 
@@ -489,11 +533,12 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO outbox (alert_id, channel, watchlists, notice_title, notice_body, "
             "state, due, next_attempt, created) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) "
-            "ON CONFLICT(alert_id, channel) DO NOTHING",
+            "ON CONFLICT(alert_id, channel) DO NOTHING RETURNING id",
             (alert_id, channel, json.dumps(list(watchlists), ensure_ascii=False), notice_title,
              notice_body, _ts(due), _ts(due), _ts(now)),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
 
     def digest_held_until(self, channel: str) -> datetime | None:
         """When the digest a channel is gathering goes out, if it holds anything."""
@@ -734,8 +779,12 @@ class Store:
     def add_evidence(self, alert_id: int, evidence: Evidence) -> None:
         """Link an alert to its evidence files (paths relative to the state directory)."""
         self.db.execute(
-            "INSERT OR REPLACE INTO evidence (alert_id, path, sha256, text_path, text_sha256, "
-            "url, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO evidence (alert_id, path, sha256, text_path, text_sha256, "
+            "url, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(alert_id) DO UPDATE SET path = excluded.path, "
+            "sha256 = excluded.sha256, text_path = excluded.text_path, "
+            "text_sha256 = excluded.text_sha256, url = excluded.url, "
+            "fetched_at = excluded.fetched_at, kind = excluded.kind",
             (alert_id, evidence.path, evidence.sha256, evidence.text_path,
              evidence.text_sha256, evidence.url, _ts(evidence.fetched_at), evidence.kind),
         )  # fmt: skip
@@ -807,8 +856,11 @@ class Store:
             _band_rows(replaced),
         )
         self.db.executemany(
-            "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
-            "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO item_fingerprints (item_id, story_id, source, at, method, "
+            "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(item_id) DO UPDATE SET story_id = excluded.story_id, "
+            "source = excluded.source, at = excluded.at, method = excluded.method, "
+            "size = excluded.size, numbers = excluded.numbers, signature = excluded.signature",
             [
                 (s.item_id, s.story_id, s.source, _ts(s.at), FINGERPRINT_METHOD,
                  s.fingerprint.size, " ".join(str(n) for n in s.fingerprint.numbers),
@@ -817,7 +869,7 @@ class Store:
             ],
         )  # fmt: skip
         self.db.executemany(
-            "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
+            "INSERT INTO story_bands (band_key, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             sorted((key, s.item_id) for s in saved for key in s.fingerprint.bands),
         )
 
@@ -849,11 +901,12 @@ class Store:
                 (FINGERPRINT_METHOD,),
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
+                "INSERT INTO story_bands (band_key, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 _band_rows((item_id, bytes(signature)) for item_id, signature in rows),
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('banding', ?)",
+                "INSERT INTO store_meta (key, value) VALUES ('banding', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (banding,),
             )
 

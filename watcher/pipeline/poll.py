@@ -35,7 +35,7 @@ from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
 from watcher.pipeline.pool import ParsePool
 from watcher.sources import SourceError, parse_document, parse_items
 from watcher.store import evidence
-from watcher.store.records import LeaseLost
+from watcher.store.records import LeaseLost, StoreUnavailable
 from watcher.store.sqlite import KnownItem, SavedFingerprint, Store
 
 log = logging.getLogger("watcher.pipeline")
@@ -167,6 +167,9 @@ class Pipeline:
             # poll found is discarded (rolled back), that instance records its own.
             log.warning("event=lease-lost source=%s detail=%r", source.name, str(exc))
             return PollReport(source=source.name, status="waiting", error=str(exc))
+        except StoreUnavailable as exc:  # nothing recorded; the next poll finds it all
+            log.warning("event=database-error source=%s error=%r", source.name, str(exc)[:200])
+            return PollReport(source=source.name, status="error", error=str(exc)[:300])
         except Exception as exc:
             log.exception("event=poll-crash source=%s", source.name)
             report = PollReport(source=source.name)

@@ -102,3 +102,8 @@ class InstanceState:
 class LeaseLost(Exception):
     """This instance no longer holds the lease its work depended on (it lapsed, and
     another instance may have taken the work over): the work's result is discarded."""
+
+
+class StoreUnavailable(Exception):
+    """The state database cannot be reached right now (a server restarting, a network
+    outage). Nothing was written; the caller logs it and tries again later."""

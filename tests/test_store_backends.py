@@ -84,6 +84,12 @@ def _record(store: Store, key: str = "guid:1", canonical: str = "x.org/a") -> tu
 # -- the same tests on both stores ---------------------------------------------------------
 
 
+def test_both_stores_hold_to_the_interface(opener: Opener) -> None:
+    from watcher.store.base import StateStore
+
+    assert isinstance(opener(), StateStore)
+
+
 def test_atomic_commits_together_or_not_at_all(opener: Opener) -> None:
     store = opener()
     with pytest.raises(ZeroDivisionError), store.atomic():

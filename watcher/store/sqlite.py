@@ -20,9 +20,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from watcher.identity.dedup import Queued, unsent_duplicates
+from watcher.identity.keys import canonical_url
 from watcher.identity.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
 from watcher.identity.stories import METHOD as FINGERPRINT_METHOD
+from watcher.identity.stories import WINDOW as STORY_WINDOW
 from watcher.models import Alert, Match, Severity
+from watcher.pipeline.plan import (
+    AddAlert,
+    Merge,
+    NewStory,
+    Observed,
+    PollPlan,
+    SaveItem,
+    Snapshot,
+    StoryFacts,
+)
 from watcher.store.evidence import Evidence
 from watcher.store.records import DaemonState as DaemonState
 from watcher.store.records import Delivery as Delivery
@@ -432,6 +444,169 @@ class Store:
              story_id, _ts(now), _ts(now), int(first_poll)),
         )  # fmt: skip
         return int(cur.fetchone()[0])
+
+    # -- one poll's record: a batched read, a pure plan, one write (watcher.pipeline.plan) --
+
+    def poll_snapshot(
+        self, source: str, observed: Sequence[Observed], channels: Iterable[str], now: datetime
+    ) -> Snapshot:
+        """What plan_poll needs to decide this poll, in a few batched reads."""
+        canonicals = sorted(
+            {canonical_url(o.item.link) for o in observed if o.item.link and o.item.link.strip()}
+        )
+        link_titles: dict[str, list[tuple[int, str]]] = {}
+        for row in self._source_items_in(source, "canonical", canonicals):
+            link_titles.setdefault(row["canonical"], []).append((row["id"], row["title"] or ""))
+        item_story: dict[str, int] = {}
+        canonical_story: dict[str, int] = {}
+        for chunk in _chunks(canonicals):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT canonical, story_id FROM items WHERE canonical IN ({marks}) "
+                f"AND story_id IS NOT NULL ORDER BY id",
+                tuple(chunk),
+            ):
+                item_story.setdefault(row[0], int(row[1]))
+            for row in self.db.execute(
+                f"SELECT canonical, id FROM stories WHERE canonical IN ({marks}) ORDER BY id",
+                tuple(chunk),
+            ):
+                canonical_story.setdefault(row[0], int(row[1]))
+        candidates = self._plan_candidates(observed, now)
+        wanted = {o.known.story_id for o in observed if o.known and o.known.story_id is not None}
+        wanted |= set(item_story.values()) | set(canonical_story.values())
+        wanted |= {c.story_id for found in candidates.values() for c in found}
+        return Snapshot(
+            first_poll=not self.has_items(source),
+            link_titles={c: tuple(rows) for c, rows in link_titles.items()},
+            item_story=item_story,
+            canonical_story=canonical_story,
+            candidates=candidates,
+            stories=self._story_facts(sorted(wanted)),
+            digest_held={c: self.digest_held_until(c) for c in channels},
+        )
+
+    def _plan_candidates(
+        self, observed: Sequence[Observed], now: datetime
+    ) -> dict[str, tuple[Candidate, ...]]:
+        """Per observed item that needs a story, the stored copies sharing a band with its
+        fingerprint within its window: one lookup for the whole poll, split in Python."""
+        needing = [
+            (o, min(o.item.when or now, now))
+            for o in observed
+            if o.fingerprint is not None and (o.known is None or o.known.story_id is None)
+        ]
+        if not needing:
+            return {}
+        since = min(d for _, d in needing) - STORY_WINDOW
+        until = max(d for _, d in needing) + STORY_WINDOW
+        keys = sorted({k for o, _ in needing for k in o.fingerprint.bands})  # type: ignore[union-attr]
+        rows: dict[int, tuple[set[int], Candidate]] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT b.band_key, f.item_id, f.story_id, f.source, f.at, f.numbers, "
+                f"f.signature FROM story_bands b JOIN item_fingerprints f "
+                f"ON f.item_id = b.item_id WHERE b.band_key IN ({marks}) AND f.method = ? "
+                f"AND f.at BETWEEN ? AND ?",
+                (*chunk, FINGERPRINT_METHOD, _ts(since), _ts(until)),
+            ):
+                entry = rows.get(row[1])
+                if entry is None:
+                    candidate = Candidate(
+                        story_id=row[2],
+                        source=row[3],
+                        at=_dt(row[4]) or since,
+                        signature=bytes(row[6]),
+                        numbers=tuple(int(n) for n in row[5].split()),
+                    )
+                    entry = rows[row[1]] = (set(), candidate)
+                entry[0].add(int(row[0]))
+        found: dict[str, tuple[Candidate, ...]] = {}
+        for obs, dated in needing:
+            bands = set(obs.fingerprint.bands)  # type: ignore[union-attr]
+            found[obs.key] = tuple(
+                c
+                for _, (keyed, c) in sorted(rows.items())
+                if keyed & bands and abs(c.at - dated) <= STORY_WINDOW
+            )
+        return found
+
+    def _story_facts(self, ids: Sequence[int]) -> dict[int, StoryFacts]:
+        alerts: dict[int, dict[str, bool]] = {}
+        sources: dict[int, list[tuple[str, float]]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT story_id, watchlist, possible FROM story_alerts "
+                f"WHERE story_id IN ({marks})",
+                tuple(chunk),
+            ):
+                alerts.setdefault(int(row[0]), {})[row[1]] = bool(row[2])
+            for row in self.db.execute(
+                f"SELECT story_id, source, MIN(first_seen) FROM items WHERE story_id IN "
+                f"({marks}) GROUP BY story_id, source ORDER BY MIN(first_seen)",
+                tuple(chunk),
+            ):
+                sources.setdefault(int(row[0]), []).append((row[1], float(row[2])))
+        return {i: StoryFacts(alerts.get(i, {}), tuple(sources.get(i, ()))) for i in ids}
+
+    def apply_plan(
+        self, plan: PollPlan, *, source: str, now: datetime
+    ) -> list[tuple[AddAlert, int, int]]:
+        """Write a poll's plan (inside the caller's transaction); returns each alert step
+        with its alert id and its item id."""
+        story_ids: dict[int, int] = {}
+        merged: dict[int, int] = {}
+        item_ids: dict[str, int] = {}
+        alerts: list[tuple[AddAlert, int, int]] = []
+        fingerprints: list[tuple[int, int, datetime, Fingerprint]] = []
+
+        def real(ref: int, *, follow: bool = False) -> int:
+            while follow and ref in merged:
+                ref = merged[ref]
+            return story_ids.get(ref, ref)
+
+        with self.atomic():
+            for step in plan.steps:
+                if isinstance(step, NewStory):
+                    story_ids[step.ref] = self.new_story(step.canonical, step.title, now)
+                elif isinstance(step, Merge):
+                    self.merge_stories(real(step.keep), real(step.drop))
+                    merged[step.drop] = step.keep
+                elif isinstance(step, SaveItem):
+                    obs, item = step.observed, step.observed.item
+                    item_ids[obs.key] = self.save_item(
+                        known=obs.known, source=source, key=obs.key, guid=item.guid,
+                        link=item.link, canonical=step.canonical, title=item.title,
+                        text=item.text, published=item.when, content_hash=obs.hash,
+                        story_id=real(step.story), now=now, first_poll=step.first_poll,
+                    )  # fmt: skip
+                    if obs.fingerprint is not None:
+                        fingerprints.append(
+                            (item_ids[obs.key], step.story, step.fingerprint_at, obs.fingerprint)
+                        )
+                else:
+                    item_id = item_ids[step.key]
+                    alert_id = self.add_alert(
+                        story_id=real(step.story), item_id=item_id, alert=step.alert, now=now
+                    )
+                    for delivery in step.deliveries:
+                        self.enqueue(
+                            channel=delivery.channel, now=now, due=delivery.due,
+                            alert_id=alert_id, watchlists=delivery.watchlists,
+                        )  # fmt: skip
+                    alerts.append((step, alert_id, item_id))
+            # Kept together at the end of the poll: only another source's items can be
+            # this one's text copies (watcher.identity.stories), so none of this poll's
+            # items needs another's fingerprint stored first.
+            self.save_fingerprints(
+                [
+                    SavedFingerprint(item_id, real(story, follow=True), source, at, fp)
+                    for item_id, story, at, fp in fingerprints
+                ]
+            )
+        return alerts
 
     def merge_stories(self, keep: int, drop: int) -> None:
         """Fold story `drop` into `keep`: its items, alerts, fingerprints and the

@@ -23,11 +23,12 @@ test: $(STAMP)
 test-ha: $(STAMP)
 	WATCHER_TEST_HA=1 $(BIN)/python -m pytest -p no:randomly tests/test_ha.py
 
-# The pure core (SPEC §2 decisions: config, matching, text, identity, routing, messages)
+# The pure core (SPEC §2 decisions: config, matching, text, identity, routing, messages,
+# the poll plan)
 # is held to mypy --strict; the I/O shell is typed but not held to it yet.
 CORE := watcher/config watcher/matching watcher/sources watcher/text watcher/identity \
 	watcher/models.py watcher/delivery/routing.py watcher/delivery/messages.py \
-	watcher/runner/schedule.py
+	watcher/runner/schedule.py watcher/pipeline/plan.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

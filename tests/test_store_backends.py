@@ -545,3 +545,45 @@ def test_migrate_copies_a_sqlite_state_into_an_empty_postgresql_database(
     e2e_rig.signal.set_down(False)
     assert e2e_rig.run("once") == 0
     assert len(e2e_rig.signal.messages) == 2
+
+
+# -- settings.database -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("postgresql://watcher:hunter22@db.example/watcher", "a password written into the config"),
+        (
+            "postgresql://watcher:${NO_SUCH_VAR_X}@db.example/watcher",
+            "environment variable NO_SUCH_VAR_X is not set",
+        ),
+        ("mysql://watcher@db.example/watcher", 'must be a postgresql:// URL (scheme: "mysql://")'),
+    ],
+)
+def test_check_reports_a_bad_database_url_on_its_line(
+    tmp_path: Path, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "watcher.toml"
+    config.write_text(f'[settings]\nstate_dir = "state"\ndatabase = "{value}"\n', "utf-8")
+    assert main(["-c", str(config), "check"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:3: settings.database: {message}" in err
+    assert "hunter22" not in err
+
+
+def test_an_unreachable_database_is_a_clear_error_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, "sekrit-password-1")
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        '[settings]\nstate_dir = "state"\n'
+        f'database = "postgresql://watcher:${{{PASSWORD_VAR}}}@127.0.0.1:1/watcher"\n',
+        "utf-8",
+    )
+    assert main(["-c", str(config), "status"]) == 1
+    assert main(["-c", str(config), "once"]) == 1
+    out = capfd.readouterr()
+    assert "database unavailable" in out.err
+    assert "sekrit-password-1" not in out.out + out.err

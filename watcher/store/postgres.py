@@ -109,13 +109,16 @@ class _Connection:
         self._connect()
 
     def _connect(self) -> None:
-        self._conn = psycopg.connect(
-            self.url,
-            autocommit=True,
-            row_factory=_row_factory,
-            connect_timeout=CONNECT_TIMEOUT,
-            application_name="watcher",
-        )
+        try:
+            self._conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                row_factory=_row_factory,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="watcher",
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable: {exc}".splitlines()[0]) from exc
 
     @property
     def in_transaction(self) -> bool:

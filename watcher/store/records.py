@@ -104,6 +104,6 @@ class LeaseLost(Exception):
     another instance may have taken the work over): the work's result is discarded."""
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(RuntimeError):
     """The state database cannot be reached right now (a server restarting, a network
     outage). Nothing was written; the caller logs it and tries again later."""

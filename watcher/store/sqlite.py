@@ -1,8 +1,9 @@
 """SQLite state: sources, items, stories, alerts and the outbox (SPEC §6, §7).
 
-All SQL of the project lives here (the schema in watcher/store/schema.py), behind domain
-operations, so that another store (PostgreSQL for several instances) can be added
-without touching the core.
+All SQL of the project lives in watcher/store/ (the schema in watcher/store/schema.py),
+behind domain operations (the Protocol in watcher/store/base.py). The SQL here is written
+so that PostgreSQL runs it too (RETURNING, ON CONFLICT): watcher/store/postgres.py, the
+store of several instances (SPEC §11), reuses it and adds leases and its own schema.
 The database runs in WAL mode; `atomic()` groups operations into one
 transaction, which is how an item is never marked seen without its alert and
 outbox rows (they commit together or not at all).

@@ -587,3 +587,25 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(
     out = capfd.readouterr()
     assert "database unavailable" in out.err
     assert "sekrit-password-1" not in out.out + out.err
+
+
+def test_two_instances_deciding_one_stale_report_tell_the_admin_once(opener: Opener) -> None:
+    """Both instances read the source as failing and not yet reported, then both decide
+    the report: the first to record it tells the admin channel, the second does not."""
+    from watcher.models import Channel, Config, Settings, Source
+    from watcher.runner.health import check_stale
+
+    config = Config(
+        path="watcher.toml",
+        settings=Settings(state_dir=".", stale_after=3600.0, admin_channel="ops"),
+        sources=(Source("News", "http://x.example/feed"),),
+        channels=(Channel(name="ops", url="json://127.0.0.1:9/ops", watchlists=()),),
+    )
+    a, b = opener(), opener()
+    now = datetime.now(UTC)
+    a.record_failure("News", "http://x.example/feed", now - timedelta(hours=2), "HTTP 500", None)
+    states = b.all_source_states()  # B read the states before A reported…
+    b.all_source_states = lambda: states  # type: ignore[method-assign]
+    assert [n.kind for n in check_stale(config, a, now)] == ["stale"]
+    assert check_stale(config, b, now) == []  # …and finds the report already made
+    assert a.outbox_counts() == {"pending": 1}

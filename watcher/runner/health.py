@@ -102,8 +102,13 @@ def check_stale(config: Config, store: Store, now: datetime) -> list[StaleNotice
     )
     admin = config.settings.admin_channel
     has_admin = bool(admin) and config.channel(admin or "") is not None
+    told = []
     for notice in notices:
         with store.atomic():
+            # Several instances may decide the same report at once (SPEC §11): the one
+            # that flips the flag tells the admin channel, the others see it flipped.
+            if not store.set_stale_reported(notice.source, notice.kind == "stale"):
+                continue
             if has_admin and admin:
                 store.enqueue(
                     channel=admin,
@@ -112,11 +117,11 @@ def check_stale(config: Config, store: Store, now: datetime) -> list[StaleNotice
                     notice_title=notice.title,
                     notice_body=notice.body,
                 )
-            store.set_stale_reported(notice.source, notice.kind == "stale")
+        told.append(notice)
         log.warning(
             "event=source-%s source=%s admin_channel=%s",
             notice.kind,
             notice.source,
             admin if has_admin else "none",
         )
-    return notices
+    return told

@@ -360,10 +360,15 @@ class Store:
                 (_ts(now), error, _ts(now), _ts(now), _ts(retry_after), name),
             )
 
-    def set_stale_reported(self, name: str, reported: bool) -> None:
-        """Remember that the admin channel was told this source is failing."""
-        self.db.execute(
-            "UPDATE sources SET stale_reported = ? WHERE name = ?", (int(reported), name)
+    def set_stale_reported(self, name: str, reported: bool) -> bool:
+        """Remember that the admin channel was told this source is failing (or that it
+        recovered); False when that was already recorded (by another instance that
+        decided the same a moment earlier: it told the admin channel, we must not)."""
+        return bool(
+            self.db.execute(
+                "UPDATE sources SET stale_reported = ? WHERE name = ? AND stale_reported != ?",
+                (int(reported), name, int(reported)),
+            ).rowcount
         )
 
     def set_next_poll(self, name: str, when: datetime | None) -> None:

@@ -34,9 +34,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from watcher.cli import EXPORT_FIELDS, main
+from watcher.cli import main
 from watcher.matching import Matcher
 from watcher.models import Person, Watchlist
+from watcher.runner.export import EXPORT_FIELDS
 from watcher.store.reads import StateReader
 from watcher.store.sqlite import DB_NAME
 from watcher.web.app import CSP, create_app

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -21,7 +19,6 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
@@ -33,9 +30,10 @@ from watcher.logs import redact, redaction_filter, secrets_of, setup_logging
 from watcher.matching import Matcher
 from watcher.models import Config
 from watcher.pipeline.poll import utcnow
+from watcher.runner.export import export_row, write_csv
 from watcher.runner.once import plural, run_once
-from watcher.store.evidence import Evidence
-from watcher.store.sqlite import DB_NAME, Store, StoredAlert
+from watcher.store.backend import open_store, state_exists
+from watcher.store.sqlite import DB_NAME, Store
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -101,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="retained items a query in watchlist syntax matches")
     search.add_argument("query", nargs="+", help='e.g. \'"sub-decree" @arrest person:"Name"\'')
     search.add_argument("--limit", type=int, default=50, help="most items listed (default 50)")
+    migrate = sub.add_parser(
+        "migrate", help="copy this SQLite state into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://… (${VAR} read)")
     demo = sub.add_parser("demo", help="poll bundled sample feeds on loopback and print the alerts")
     demo.add_argument("--keep", metavar="DIR", help="keep the demo state in DIR")
     return parser
@@ -173,6 +175,7 @@ def _protect_secrets(config: Config) -> None:
     filt = redaction_filter()
     for channel in config.channels:
         filt.update(secrets_of(channel))
+    filt.update(config.settings.database_secrets)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -205,27 +208,26 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state's store; raises `StateUnusable` when the state folder cannot be used."""
-    path = Path(config.settings.state_dir) / DB_NAME
     try:
-        if dry_run:
-            # A dry run records nothing, not even an empty database: it works on a copy in
-            # memory (and still inside a transaction it rolls back, which keeps evidence
-            # off the disk), so a daemon on the same state is never blocked by it.
-            return Store(":memory:", copy_of=path if path.exists() else None)
-        _usable_state(config)
-        return Store(path)
+        if not dry_run:
+            _usable_state(config)
+        # A dry run records nothing, not even an empty database: with SQLite it works on
+        # a copy in memory (and still inside a transaction it rolls back, which keeps
+        # evidence off the disk), so a daemon on the same state is never blocked by it.
+        return open_store(config.settings, dry_run=dry_run)
     except (OSError, sqlite3.Error) as error:
         raise _state_error(config, error) from error
 
 
 def _state_exists(config: Config) -> bool:
-    """Whether the state database exists; `status` and `export` read it, never create it.
+    """Whether there is state to read; `status` and `export` read it, never create it.
 
-    No database is "no state yet", unless the folder could never be made: then `once`
-    would fail too, and saying "run `watcher once` first" would send staff in a circle.
+    A database server always has one. Without one, no SQLite file is "no state yet",
+    unless the folder could never be made: then `once` would fail too, and saying "run
+    `watcher once` first" would send staff in a circle.
     """
     try:
-        if (Path(config.settings.state_dir) / DB_NAME).exists():
+        if state_exists(config.settings):
             return True
     except OSError as error:  # a parent folder that cannot be searched
         raise _state_error(config, error) from error
@@ -237,7 +239,7 @@ def _state_exists(config: Config) -> bool:
 
 def _open_existing_store(config: Config) -> Store:
     try:
-        return Store(Path(config.settings.state_dir) / DB_NAME)
+        return open_store(config.settings)
     except (OSError, sqlite3.Error) as error:
         raise _state_error(config, error) from error
 
@@ -263,16 +265,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     tz = ZoneInfo(config.settings.timezone)
+    _protect_secrets(config)
     path = Path(config.settings.state_dir) / DB_NAME
     if not _state_exists(config):
         print(f"No state yet ({path}): run `watcher once` or `watcher run` first.")
         return EXIT_OK
     store = _open_existing_store(config)
     try:
-        from watcher.runner.service import daemon_running, describe_daemon
+        from watcher.runner.service import daemon_running, describe_daemon, describe_instances
 
         running = daemon_running(config.settings.state_dir)
-        print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
+        if config.settings.database:
+            # Several instances share this state (SPEC §11): each is named, not this
+            # machine's lock; a planned poll is shown when any of them is alive.
+            live = store.instances(utcnow())
+            print(describe_instances(live, utcnow(), tz))
+            running = bool(live)
+        else:
+            print(describe_daemon(running, store.daemon_state(), utcnow(), tz))
         states = store.all_source_states()
         print(f"Sources ({len(config.sources)}), times in {config.settings.timezone}:")
         for source in config.sources:
@@ -405,10 +415,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not _state_exists(config):
         rows: list[dict[str, object]] = []
     else:
+        _protect_secrets(config)
         store = _open_existing_store(config)
         try:
             rows = [
-                _export_row(s, config, store.evidence_for(s.id)) for s in store.alerts_since(since)
+                export_row(s, config, store.evidence_for(s.id)) for s in store.alerts_since(since)
             ]
         finally:
             store.close()
@@ -416,71 +427,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        _write_csv(rows, sys.stdout)
+        write_csv(rows, sys.stdout)
     return EXIT_OK
-
-
-def _csv_cell(value: object) -> object:
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as JSON writes them, not Python's True/False
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return value
-
-
-def _write_csv(rows: list[dict[str, object]], out: TextIO) -> None:
-    """The export as CSV in UTF-8 with a byte-order mark: without it, spreadsheet programs
-    read the file in the system's legacy code page and show Khmer as mojibake."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
-    data = text.getvalue().encode("utf-8-sig")
-    buffer = getattr(out, "buffer", None)
-    if buffer is not None:
-        # As bytes, so the mark and the text are UTF-8 whatever the terminal's encoding.
-        out.flush()
-        buffer.write(data)
-        buffer.flush()
-    else:
-        out.write(data.decode("utf-8"))
-
-
-EXPORT_FIELDS = (
-    "id", "created", "severity", "watchlists", "possible", "title", "link", "source",
-    "also_reported_by", "published", "terms", "people", "snippet",
-    "evidence_path", "evidence_sha256", "evidence_text_path", "evidence_text_sha256",
-)  # fmt: skip
-
-
-def _export_row(
-    stored: StoredAlert, config: Config, kept: Evidence | None = None
-) -> dict[str, object]:
-    alert = stored.alert
-    tz = ZoneInfo(config.settings.timezone)
-    return {
-        "id": stored.id,
-        "created": stored.created.astimezone(tz).isoformat(timespec="seconds"),
-        "severity": alert.severity.label,
-        "watchlists": [m.watchlist for m in alert.matches],
-        "possible": alert.possible,
-        "title": alert.title,
-        "link": alert.link,
-        "source": alert.source,
-        "also_reported_by": list(alert.also_reported_by),
-        "published": alert.published.astimezone(tz).isoformat(timespec="seconds")
-        if alert.published
-        else "",
-        "terms": sorted({t for m in alert.matches for t in m.terms}),
-        "people": sorted({p for m in alert.matches for p in m.people}),
-        "snippet": next((m.snippet for m in alert.matches if m.snippet), ""),
-        # Paths relative to the state directory; hashes let anyone check the files (SPEC §10).
-        "evidence_path": kept.path if kept else "",
-        "evidence_sha256": kept.sha256 if kept else "",
-        "evidence_text_path": kept.text_path if kept else "",
-        "evidence_text_sha256": kept.text_sha256 if kept else "",
-    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -533,6 +481,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     return search_command(config, query, args.limit, sys.stdout, sys.stderr)
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """`watcher migrate --to URL` (SPEC §11): the config's SQLite state into PostgreSQL."""
+    from watcher.runner.migrate import migrate_command
+
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    return migrate_command(config, args.to, os.environ)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo.run import run_demo
 
@@ -551,6 +509,7 @@ COMMANDS = {
     "web": cmd_web,
     "user": cmd_user,
     "search": cmd_search,
+    "migrate": cmd_migrate,
 }
 
 

@@ -181,6 +181,9 @@ class Settings:
     stale_after: float = 6 * 3600.0
     give_up: float = 24 * 3600.0
     retention: float = 90 * 86400.0
+    # SPEC §11: a postgresql:// URL with `${VAR}` filled in; None: SQLite in state_dir.
+    database: str | None = None
+    database_secrets: tuple[str, ...] = ()  # its parts that came from the environment
 
 
 @dataclass(frozen=True)

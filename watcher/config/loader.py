@@ -8,6 +8,7 @@ so one broken entry does not hide the mistakes in the others.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from watcher.config.channel_urls import expand_channel_url, missing_variables
+from watcher.config.database import expand_database_url
 from watcher.config.issues import ConfigIssue, os_reason, suggest, unknown_key_message
 from watcher.config.locator import Locator, decode_error_position
 from watcher.config.people import read_people
@@ -94,6 +96,7 @@ class Loader:
         channels = [self._channel(e, names["watchlists"]) for e in entries["channels"]]
         self._check_admin_channel(data.get("settings"), names["channels"])
         web = self._web(data.get("web"))
+        database = self._database(settings)
 
         if settings is not None and self.probe_state:
             self._check_state_dir(settings)
@@ -102,7 +105,7 @@ class Loader:
             return None
         return Config(
             path=os.path.abspath(self.path),
-            settings=self._settings(settings),
+            settings=dataclasses.replace(self._settings(settings), **database),
             sources=tuple(s for s in sources if s is not None),
             watchlists=tuple(w for w in watchlists if w is not None),
             channels=tuple(c for c in channels if c is not None),
@@ -220,6 +223,16 @@ class Loader:
             return None
         table: WebTable | None = self._validate(WebTable, raw, "web", None, "web")
         return WebSettings(listen=table.listen) if table is not None else None
+
+    def _database(self, table: SettingsTable | None) -> dict[str, Any]:
+        """`settings.database` with `${VAR}` filled (SPEC §11); problems on its line."""
+        if table is None or not table.database:
+            return {}
+        url, problems, secrets = expand_database_url(table.database, self.environ)
+        line = self.locator.line("settings", None, "database")
+        for problem in problems:
+            self.add(line, "settings.database", problem)
+        return {"database": url, "database_secrets": tuple(sorted(secrets))}
 
     def _resolve(self, relative: str) -> str:
         # SPEC §3: relative paths resolve against the config file's folder, not the cwd,

@@ -70,6 +70,7 @@ class SettingsTable(Table):
     stale_after: Duration = _SETTINGS_DEFAULTS.stale_after
     give_up: Duration = _SETTINGS_DEFAULTS.give_up
     retention: Duration = _SETTINGS_DEFAULTS.retention
+    database: Text | None = None  # checked and filled by watcher.config.database
 
 
 class WebTable(Table):

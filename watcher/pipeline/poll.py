@@ -15,27 +15,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from watcher.delivery.routing import due_time, route
 from watcher.fetch.client import GLOBAL_LIMIT, Conditional, Fetcher
 from watcher.fetch.fulltext import Page, fetch_pages
-from watcher.identity import stories
-from watcher.identity.dedup import eligible, fresh_matches
+from watcher.identity.dedup import eligible
 from watcher.identity.keys import (
     canonical_url,
-    clean_url,
     content_hash,
     fresh_key,
     key_items,
-    names_one_article,
     resolve_known,
 )
 from watcher.matching import Matcher
-from watcher.models import Alert, Config, FetchResult, Item, Match, Source
+from watcher.models import Alert, Config, FetchResult, Item, Source
 from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
+from watcher.pipeline.plan import Observed, plan_poll
 from watcher.pipeline.pool import ParsePool
 from watcher.sources import SourceError, parse_document, parse_items
 from watcher.store import evidence
-from watcher.store.sqlite import KnownItem, SavedFingerprint, Store
+from watcher.store.records import LeaseLost, StoreUnavailable
+from watcher.store.sqlite import KnownItem, Store
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -63,14 +61,8 @@ class PollReport:
     alerts: list[tuple[int, Alert]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Observed:
-    item: Item
-    key: str
-    hash: str
-    known: KnownItem | None
-    matches: tuple[Match, ...]
-    fingerprint: stories.Fingerprint | None
+# The poll's new or changed items, as the planner takes them.
+_Observed = Observed
 
 
 class Pipeline:
@@ -84,8 +76,13 @@ class Pipeline:
         matcher: Matcher | None = None,
         clock: Clock = utcnow,
         parse_pool: ParsePool | None = None,
+        *,
+        share: bool = False,
     ) -> None:
         self.config = config
+        # Several instances on one database (SPEC §11): a daemon leaves a source that
+        # another instance polled less than half an interval ago to that instance.
+        self.share = share
         # Feed bodies are parsed in worker processes when given one (watcher.pipeline.pool).
         self.parse_pool = parse_pool
         self.store = store
@@ -128,9 +125,42 @@ class Pipeline:
     async def poll(self, source: Source) -> PollReport:
         """Poll one source and record what it brought. Never raises: a source problem
         is recorded with its reason, and so is anything unexpected (a bug, a locked or
-        full database), so that it cancels neither the other polls nor the daemon's job."""
+        full database), so that it cancels neither the other polls nor the daemon's job.
+
+        The source is claimed first (a lease, SPEC §11: one instance polls a source at
+        a time); with one SQLite state every claim succeeds.
+        """
+        report = PollReport(source=source.name)
+        try:
+            claimed = self.store.claim_source(
+                source.name,
+                source.url,
+                self.clock(),
+                fresh_within=source.interval / 2 if self.share else 0.0,
+            )
+        except Exception as exc:  # the database is unreachable: nothing can be recorded
+            log.warning("event=database-error source=%s error=%r", source.name, str(exc)[:200])
+            report.status, report.error = "error", f"state database unavailable: {exc}"[:300]
+            return report
+        if not claimed:
+            report.status, report.error = "waiting", "another instance is polling it"
+            return report
+        try:
+            return await self._poll_claimed(source)
+        finally:
+            self.store.release_source(source.name)
+
+    async def _poll_claimed(self, source: Source) -> PollReport:
         try:
             return await self._poll(source)
+        except LeaseLost as exc:
+            # Our lease lapsed and another instance took the source over: what this
+            # poll found is discarded (rolled back), that instance records its own.
+            log.warning("event=lease-lost source=%s detail=%r", source.name, str(exc))
+            return PollReport(source=source.name, status="waiting", error=str(exc))
+        except StoreUnavailable as exc:  # nothing recorded; the next poll finds it all
+            log.warning("event=database-error source=%s error=%r", source.name, str(exc)[:200])
+            return PollReport(source=source.name, status="error", error=str(exc)[:300])
         except Exception as exc:
             log.exception("event=poll-crash source=%s", source.name)
             report = PollReport(source=source.name)
@@ -285,100 +315,54 @@ class Pipeline:
         pages: Mapping[str, Page] | None = None,
         documents: Mapping[str, FetchResult] | None = None,
     ) -> None:
+        """Record the poll in one transaction: one batched read (the snapshot), the pure
+        decision (watcher.pipeline.plan.plan_poll), one write (Store.apply_plan), then the
+        evidence of its alerts and the source's new state."""
         now = self.clock()
         settings = self.config.settings
-        new_count = sum(1 for o in observed if o.known is None)
         # Inside an outer transaction (`once --dry-run` rolls everything back) no
         # evidence file is written: a dry run records nothing.
         keep_evidence = not self.store.rehearsing()
         with self.store.atomic():
-            first_poll = not self.store.has_items(source.name)
-            fingerprints: list[SavedFingerprint] = []
+            snapshot = self.store.poll_snapshot(
+                source.name, observed, [c.name for c in self.config.channels], now
+            )
+            plan = plan_poll(
+                snapshot,
+                observed,
+                source=source,
+                channels=self.config.channels,
+                max_age=settings.max_age,
+                tz=self.tz,
+                now=now,
+            )
+            for skipped in plan.skipped:
+                log.info(
+                    "event=not-alerted source=%s item=%r reason=%r",
+                    source.name,
+                    skipped.title[:80],
+                    skipped.reason,
+                )
+            recorded = self.store.apply_plan(plan, source=source.name, now=now)
             kept_evidence = evidence.Batch(settings.state_dir)
-            for obs in observed:
-                item = obs.item
-                canonical = canonical_url(item.link) if item.link else None
-                fingerprint = obs.fingerprint
-                dated = min(item.when or now, now)  # a date in the future is a feed's error
-                story_id = obs.known.story_id if obs.known else None
-                if story_id is None:
-                    story_id = self._resolve_story(source, item, canonical, fingerprint, dated)
-                item_id = self.store.save_item(
-                    known=obs.known,
-                    source=source.name,
-                    key=obs.key,
-                    guid=item.guid,
-                    link=item.link,
-                    canonical=canonical,
-                    title=item.title,
-                    text=item.text,
-                    published=item.when,
-                    content_hash=obs.hash,
-                    story_id=story_id,
-                    now=now,
-                    first_poll=first_poll,
-                )
-                if fingerprint is not None:
-                    # Kept together at the end of the poll: only another source's
-                    # items can be this one's text copies (watcher.identity.stories), so none
-                    # of this poll's items needs another's fingerprint stored first.
-                    fingerprints.append(
-                        SavedFingerprint(item_id, story_id, source.name, dated, fingerprint)
-                    )
-                if not obs.matches:
-                    continue
-                # An item of the first poll's back catalogue stays one when edited later.
-                back_catalogue = first_poll or (obs.known is not None and obs.known.first_poll)
-                why_not = eligible(
-                    item, first_poll=back_catalogue, now=now, max_age=settings.max_age
-                )
-                if why_not:
-                    log.info(
-                        "event=not-alerted source=%s item=%r reason=%r",
-                        source.name,
-                        item.title[:80],
-                        why_not,
-                    )
-                    continue
-                matches = fresh_matches(obs.matches, self.store.story_alerts(story_id))
-                if not matches:
-                    continue
-                others = tuple(s for s in self.store.story_sources(story_id) if s != source.name)
-                alert = Alert(
-                    title=item.title or "(untitled)",
-                    link=clean_url(item.link) if item.link else source.url,
-                    source=source.name,
-                    matches=matches,
-                    published=item.when,
-                    also_reported_by=others,
-                )
-                alert_id = self.store.add_alert(
-                    story_id=story_id, item_id=item_id, alert=alert, now=now
-                )
+            for step, alert_id, _item_id in recorded:
+                obs = next(o for o in observed if o.key == step.key)
                 if keep_evidence:
                     page = (pages or {}).get(obs.key)
                     kept = kept_evidence.keep_for_alert(
                         source=source.name,
-                        text=matched_text(item, page.text if page else None),
+                        text=matched_text(obs.item, page.text if page else None),
                         page=page,
                         response=(documents or {}).get(obs.key, result),
                     )
                     self.store.add_evidence(alert_id, kept)
-                for channel, names in route(alert, self.config.channels):
-                    severity = max(m.severity for m in matches if m.watchlist in names)
-                    held = self.store.digest_held_until(channel.name)
-                    due = due_time(channel, severity, now, self.tz, held)
-                    self.store.enqueue(
-                        channel=channel.name, now=now, due=due, alert_id=alert_id, watchlists=names
-                    )
-                report.alerts.append((alert_id, alert))
+                report.alerts.append((alert_id, step.alert))
                 log.info(
                     "event=alert source=%s item=%r watchlists=%s",
                     source.name,
-                    alert.title[:80],
-                    ",".join(m.watchlist for m in matches),
+                    step.alert.title[:80],
+                    ",".join(m.watchlist for m in step.alert.matches),
                 )
-            self.store.save_fingerprints(fingerprints)
             kept_evidence.close()  # before the evidence rows that point at it commit
             self.store.record_success(
                 source.name,
@@ -386,44 +370,8 @@ class Pipeline:
                 now,
                 etag=result.etag,
                 last_modified=result.last_modified,
-                new_items=new_count,
+                new_items=plan.new_items,
             )
             self.store.set_moved_to(source.name, source.url, result.moved_to)
-        report.new_items = new_count
-        report.changed_items = len(observed) - new_count
-
-    def _resolve_story(
-        self,
-        source: Source,
-        item: Item,
-        canonical: str | None,
-        fingerprint: stories.Fingerprint | None,
-        dated: datetime,
-    ) -> int:
-        """The story a new item belongs to (SPEC §6), creating one if it is new.
-
-        The same canonical link from any source, else a near-identical text from another
-        source within 7 days (watcher.identity.stories), else a new story.
-        """
-        by_link = by_text = None
-        if canonical and names_one_article(
-            canonical, item.title, self.store.link_titles(source.name, canonical)
-        ):
-            by_link = self.store.story_by_link(canonical)
-        if fingerprint is not None:
-            candidates = self.store.story_candidates(
-                fingerprint, dated - stories.WINDOW, dated + stories.WINDOW
-            )
-            by_text = stories.choose_story(fingerprint, source.name, dated, candidates)
-        if by_link is not None and by_text is not None and by_link != by_text:
-            # This item ties two stories together: a repost that shares only the
-            # original's link and a copy that shares only its text, recorded before the
-            # original. They are one story (SPEC §6), whatever order sources finished in,
-            # so what either was alerted for now counts for both.
-            keep, drop = min(by_link, by_text), max(by_link, by_text)
-            self.store.merge_stories(keep, drop)
-            return keep
-        found = by_link if by_link is not None else by_text
-        if found is not None:
-            return found
-        return self.store.new_story(canonical, item.title, self.clock())
+        report.new_items = plan.new_items
+        report.changed_items = plan.changed_items

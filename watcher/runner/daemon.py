@@ -63,6 +63,7 @@ from watcher.pipeline.pool import ParsePool
 from watcher.runner.health import check_stale
 from watcher.runner.schedule import first_poll, jitter, poll_deadline
 from watcher.runner.service import sd_notify, watchdog_seconds
+from watcher.store.records import StoreUnavailable
 from watcher.store.sqlite import Store
 
 if TYPE_CHECKING:  # the web package is imported only when `[web]` is set
@@ -150,9 +151,12 @@ class Daemon:
     def _protect(self) -> None:
         for channel in self.config.channels:
             redaction_filter().update(secrets_of(channel))
+        redaction_filter().update(self.config.settings.database_secrets)
 
     def _pipeline(self) -> Pipeline:
-        return Pipeline(self.config, self.store, self.fetcher, parse_pool=self.parse_pool)
+        return Pipeline(
+            self.config, self.store, self.fetcher, parse_pool=self.parse_pool, share=True
+        )
 
     # -- task bookkeeping ---------------------------------------------------------------
 
@@ -213,7 +217,10 @@ class Daemon:
     def _remember_next_poll(self, source: Source) -> None:
         job = self.scheduler.get_job(f"poll:{source.name}")
         if job is not None:
-            self.store.plan_poll(source.name, source.url, job.next_run_time)
+            try:
+                self.store.plan_poll(source.name, source.url, job.next_run_time)
+            except Exception as exc:  # the database is unreachable: status only, retried
+                log.warning("event=database-error job=poll error=%r", str(exc)[:200])
 
     def kick_delivery(self) -> None:
         """Start a delivery round now rather than at the next `deliver` run."""
@@ -237,6 +244,9 @@ class Daemon:
                 except ShuttingDown:
                     log.info("event=delivery-stopped reason=shutdown")
                     return
+                except StoreUnavailable as exc:  # the outbox stays; the next round retries
+                    log.warning("event=database-error job=deliver error=%r", str(exc)[:200])
+                    return
                 if report.sent or report.retrying or report.failed:
                     log.info(
                         "event=delivered sent=%d retrying=%d failed=%d",
@@ -255,7 +265,12 @@ class Daemon:
 
     async def health_job(self) -> None:
         """Scheduler job: report sources failing longer than `stale_after` (and recoveries)."""
-        if check_stale(self.config, self.store, utcnow()):
+        try:
+            stale = check_stale(self.config, self.store, utcnow())
+        except StoreUnavailable as exc:
+            log.warning("event=database-error job=health error=%r", str(exc)[:200])
+            return
+        if stale:
             self.kick_delivery()
 
     async def prune_job(self) -> None:
@@ -264,9 +279,21 @@ class Daemon:
         log.info("event=pruned %s", " ".join(f"{k}={v}" for k, v in counts.items()))
 
     async def heartbeat_job(self) -> None:
-        """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line."""
-        self.store.record_heartbeat(utcnow())
-        status = self._status_line()
+        """Scheduler job: the heartbeat row for `status`, and systemd's STATUS= line;
+        with several instances (SPEC §11) also the leases: ours renewed, lapsed ones
+        (a dead instance's sends) returned to the queue."""
+        now = utcnow()
+        try:
+            self.store.record_heartbeat(now)
+            self.store.renew_leases(now)
+            returned = self.store.expire_leases(now)
+            status = self._status_line()
+        except Exception as exc:  # the database is down: say so, keep going, retry
+            log.warning("event=database-error job=heartbeat error=%r", str(exc)[:200])
+            return
+        if returned:
+            log.warning("event=leases-lapsed deliveries=%d", returned)
+            self.kick_delivery()
         if status != self._status:
             self._status = status
             sd_notify(f"STATUS={status}")
@@ -544,7 +571,10 @@ class Daemon:
             await asyncio.wait_for(loop.shutdown_default_executor(), 1.0)
         except TimeoutError:
             self.abandoned_threads = True
-        self.store.record_daemon_stop(utcnow())
+        try:
+            self.store.record_daemon_stop(utcnow())
+        except Exception as exc:  # the database is down: our leases lapse by themselves
+            log.warning("event=database-error job=stop error=%r", str(exc)[:200])
         log.info("event=stopped seconds=%.1f", time.monotonic() - started)
 
     async def _drain(self, until: float) -> set[asyncio.Task[Any]]:

@@ -102,14 +102,19 @@ def check_stale(config: Config, store: Store, now: datetime) -> list[StaleNotice
     notices = decide_stale(
         config.sources, store.all_source_states(), now, config.settings.stale_after, tz
     )
+    reported = []
     for notice in notices:
         with store.atomic():
+            # Several instances may decide the same report at once (SPEC §11): the one
+            # that flips the flag tells the admin channel, the others see it flipped.
+            if not store.set_stale_reported(notice.source, notice.kind == "stale"):
+                continue
             told = tell_admin(config, store, now, notice.title, notice.body)
-            store.set_stale_reported(notice.source, notice.kind == "stale")
+        reported.append(notice)
         log.warning(
             "event=source-%s source=%s admin_channel=%s",
             notice.kind,
             notice.source,
             config.settings.admin_channel if told else "none",
         )
-    return notices
+    return reported

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from watcher.config import ConfigError, load_config
+from watcher.logs import redaction_filter
 from watcher.runner.daemon import Daemon
 from watcher.runner.service import InstanceLock
-from watcher.store.sqlite import Store
+from watcher.store.backend import open_store
 
 log = logging.getLogger("watcher.daemon")
 
@@ -26,6 +27,7 @@ def run_daemon(config_path: Path, verbose: int = 0) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 2
+    redaction_filter().update(config.settings.database_secrets)
     lock = InstanceLock(config.settings.state_dir)
     if not lock.acquire():
         log.error("event=already-running state_dir=%s", config.settings.state_dir)
@@ -34,7 +36,12 @@ def run_daemon(config_path: Path, verbose: int = 0) -> int:
             file=sys.stderr,
         )
         return 1
-    store = Store.in_dir(config.settings.state_dir)
+    try:
+        store = open_store(config.settings)
+    except Exception as exc:  # e.g. the database server cannot be reached
+        log.error("event=store-unavailable error=%r", str(exc)[:300])
+        lock.release()
+        return 1
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

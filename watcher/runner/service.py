@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from watcher.delivery.messages import format_time
-from watcher.store.sqlite import DaemonState
+from watcher.store.sqlite import DaemonState, InstanceState
 
 HEARTBEAT_STALE = 30.0  # `status`: a heartbeat older than this is a daemon not responding
 LOCK_NAME = "watcher.lock"
@@ -144,3 +144,18 @@ def describe_daemon(
         f"Daemon: not running (last heartbeat {format_time(state.heartbeat, tz)}; "
         "it did not stop cleanly)"
     )
+
+
+def describe_instances(live: list[InstanceState], now: datetime, tz: tzinfo) -> str:
+    """The `Instances:` lines of `watcher status` on a shared database (SPEC §11): each
+    live instance by host name and process id, with when it was last seen."""
+    if not live:
+        return "Instances: none running (no instance seen in the last minute)"
+    lines = [f"Instances: {len(live)} running"]
+    for one in live:
+        age = (now - one.last_seen).total_seconds()
+        lines.append(
+            f"  {one.host} pid {one.pid}: last seen {_ago(age)}, "
+            f"since {format_time(one.started, tz)}"
+        )
+    return "\n".join(lines)

@@ -86,3 +86,24 @@ class DaemonState:
     started: datetime
     heartbeat: datetime
     stopped: datetime | None  # None: running, or it did not stop cleanly
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """One `watcher run` instance as the store knows it (SPEC §11: `status` lists them)."""
+
+    host: str
+    pid: int
+    started: datetime
+    last_seen: datetime
+    stopped: datetime | None
+
+
+class LeaseLost(Exception):
+    """This instance no longer holds the lease its work depended on (it lapsed, and
+    another instance may have taken the work over): the work's result is discarded."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The state database cannot be reached right now (a server restarting, a network
+    outage). Nothing was written; the caller logs it and tries again later."""

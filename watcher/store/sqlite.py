@@ -1,8 +1,9 @@
 """SQLite state: sources, items, stories, alerts and the outbox (SPEC §6, §7).
 
-All SQL of the project lives here (the schema in watcher/store/schema.py), behind domain
-operations, so that another store (PostgreSQL for several instances) can be added
-without touching the core.
+All SQL of the project lives in watcher/store/ (the schema in watcher/store/schema.py),
+behind domain operations (the Protocol in watcher/store/base.py). The SQL here is written
+so that PostgreSQL runs it too (RETURNING, ON CONFLICT): watcher/store/postgres.py, the
+store of several instances (SPEC §11), reuses it and adds leases and its own schema.
 The database runs in WAL mode; `atomic()` groups operations into one
 transaction, which is how an item is never marked seen without its alert and
 outbox rows (they commit together or not at all).
@@ -20,12 +21,25 @@ from pathlib import Path
 from typing import TypeVar
 
 from watcher.identity.dedup import Queued, unsent_duplicates
+from watcher.identity.keys import canonical_url
 from watcher.identity.stories import BANDING, FINGERPRINT_KEEP, Candidate, Fingerprint, band_keys
 from watcher.identity.stories import METHOD as FINGERPRINT_METHOD
+from watcher.identity.stories import WINDOW as STORY_WINDOW
 from watcher.models import Alert, Match, Severity
+from watcher.pipeline.plan import (
+    AddAlert,
+    Merge,
+    NewStory,
+    Observed,
+    PollPlan,
+    SaveItem,
+    Snapshot,
+    StoryFacts,
+)
 from watcher.store.evidence import Evidence
 from watcher.store.records import DaemonState as DaemonState
 from watcher.store.records import Delivery as Delivery
+from watcher.store.records import InstanceState as InstanceState
 from watcher.store.records import KnownItem as KnownItem
 from watcher.store.records import SavedFingerprint as SavedFingerprint
 from watcher.store.records import SourceState as SourceState
@@ -169,7 +183,7 @@ class Store:
             with self._unit_of_group(self._group):
                 yield
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin(rollback)
         self._depth = 1
         self._rehearsal = rollback
         try:
@@ -188,7 +202,7 @@ class Store:
         """One all-or-nothing unit inside a group commit: a savepoint of the open
         transaction, undone alone if it fails; the group commits when `seconds` old."""
         if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin(False)
             self._group_began = time.monotonic()
         self.db.execute("SAVEPOINT unit")
         self._depth = 1
@@ -233,6 +247,45 @@ class Store:
         """Commit a group commit's open transaction (outside any `atomic()` block)."""
         if self._depth == 0 and self.db.in_transaction:
             self.db.execute("COMMIT")
+
+    def _begin(self, rollback: bool) -> None:
+        """Open a write transaction. SQLite takes its one write lock at once (IMMEDIATE):
+        two writers queue here instead of one failing later on a lock upgrade."""
+        del rollback
+        self.db.execute("BEGIN IMMEDIATE")
+
+    # -- several instances (SPEC §11) -----------------------------------------
+    # One SQLite file serves one `watcher run` (the state directory's lock), so there is
+    # nothing to share: every claim succeeds and leases are no-ops. The PostgreSQL store
+    # (watcher.store.postgres) implements them with leases and fencing tokens.
+
+    def claim_source(self, name: str, url: str, now: datetime, *, fresh_within: float = 0) -> bool:
+        """Take the right to poll `name` now; False when another instance holds it or
+        polled it less than `fresh_within` seconds ago. Always True here."""
+        del name, url, now, fresh_within
+        return True
+
+    def release_source(self, name: str) -> None:
+        """The poll of `name` is over (recorded or not): its lease goes."""
+        del name
+
+    def renew_leases(self, now: datetime) -> None:
+        """Extend the leases this instance holds on work still in progress."""
+        del now
+
+    def expire_leases(self, now: datetime) -> int:
+        """Return work whose lease lapsed (a dead instance's) to the queue; how many
+        deliveries went back. Here crashed sends are recovered at start (`recover`)."""
+        del now
+        return 0
+
+    def instances(self, now: datetime) -> list[InstanceState]:
+        """The `watcher run` instances on this state, newest first (`status`)."""
+        del now
+        state = self.daemon_state()
+        if state is None:
+            return []
+        return [InstanceState(state.host, state.pid, state.started, state.heartbeat, state.stopped)]
 
     # -- sources ------------------------------------------------------------
 
@@ -307,10 +360,15 @@ class Store:
                 (_ts(now), error, _ts(now), _ts(now), _ts(retry_after), name),
             )
 
-    def set_stale_reported(self, name: str, reported: bool) -> None:
-        """Remember that the admin channel was told this source is failing."""
-        self.db.execute(
-            "UPDATE sources SET stale_reported = ? WHERE name = ?", (int(reported), name)
+    def set_stale_reported(self, name: str, reported: bool) -> bool:
+        """Remember that the admin channel was told this source is failing (or that it
+        recovered); False when that was already recorded (by another instance that
+        decided the same a moment earlier: it told the admin channel, we must not)."""
+        return bool(
+            self.db.execute(
+                "UPDATE sources SET stale_reported = ? WHERE name = ? AND stale_reported != ?",
+                (int(reported), name, int(reported)),
+            ).rowcount
         )
 
     def set_next_poll(self, name: str, when: datetime | None) -> None:
@@ -351,10 +409,11 @@ class Store:
     def new_story(self, canonical: str | None, title: str, now: datetime) -> int:
         """Create a story and return its id."""
         cur = self.db.execute(
-            "INSERT INTO stories (canonical, title, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+            "INSERT INTO stories (canonical, title, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             (canonical, title, _ts(now), _ts(now)),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def save_item(
         self,
@@ -386,11 +445,174 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO items (source, key, guid, link, canonical, title, text, published, "
             "content_hash, story_id, first_seen, last_seen, first_poll) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (source, key, guid, link, canonical, title, text, _ts(published), content_hash,
              story_id, _ts(now), _ts(now), int(first_poll)),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
+
+    # -- one poll's record: a batched read, a pure plan, one write (watcher.pipeline.plan) --
+
+    def poll_snapshot(
+        self, source: str, observed: Sequence[Observed], channels: Iterable[str], now: datetime
+    ) -> Snapshot:
+        """What plan_poll needs to decide this poll, in a few batched reads."""
+        canonicals = sorted(
+            {canonical_url(o.item.link) for o in observed if o.item.link and o.item.link.strip()}
+        )
+        link_titles: dict[str, list[tuple[int, str]]] = {}
+        for row in self._source_items_in(source, "canonical", canonicals):
+            link_titles.setdefault(row["canonical"], []).append((row["id"], row["title"] or ""))
+        item_story: dict[str, int] = {}
+        canonical_story: dict[str, int] = {}
+        for chunk in _chunks(canonicals):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT canonical, story_id FROM items WHERE canonical IN ({marks}) "
+                f"AND story_id IS NOT NULL ORDER BY id",
+                tuple(chunk),
+            ):
+                item_story.setdefault(row[0], int(row[1]))
+            for row in self.db.execute(
+                f"SELECT canonical, id FROM stories WHERE canonical IN ({marks}) ORDER BY id",
+                tuple(chunk),
+            ):
+                canonical_story.setdefault(row[0], int(row[1]))
+        candidates = self._plan_candidates(observed, now)
+        wanted = {o.known.story_id for o in observed if o.known and o.known.story_id is not None}
+        wanted |= set(item_story.values()) | set(canonical_story.values())
+        wanted |= {c.story_id for found in candidates.values() for c in found}
+        return Snapshot(
+            first_poll=not self.has_items(source),
+            link_titles={c: tuple(rows) for c, rows in link_titles.items()},
+            item_story=item_story,
+            canonical_story=canonical_story,
+            candidates=candidates,
+            stories=self._story_facts(sorted(wanted)),
+            digest_held={c: self.digest_held_until(c) for c in channels},
+        )
+
+    def _plan_candidates(
+        self, observed: Sequence[Observed], now: datetime
+    ) -> dict[str, tuple[Candidate, ...]]:
+        """Per observed item that needs a story, the stored copies sharing a band with its
+        fingerprint within its window: one lookup for the whole poll, split in Python."""
+        needing = [
+            (o, min(o.item.when or now, now))
+            for o in observed
+            if o.fingerprint is not None and (o.known is None or o.known.story_id is None)
+        ]
+        if not needing:
+            return {}
+        since = min(d for _, d in needing) - STORY_WINDOW
+        until = max(d for _, d in needing) + STORY_WINDOW
+        keys = sorted({k for o, _ in needing for k in o.fingerprint.bands})  # type: ignore[union-attr]
+        rows: dict[int, tuple[set[int], Candidate]] = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT b.band_key, f.item_id, f.story_id, f.source, f.at, f.numbers, "
+                f"f.signature FROM story_bands b JOIN item_fingerprints f "
+                f"ON f.item_id = b.item_id WHERE b.band_key IN ({marks}) AND f.method = ? "
+                f"AND f.at BETWEEN ? AND ?",
+                (*chunk, FINGERPRINT_METHOD, _ts(since), _ts(until)),
+            ):
+                entry = rows.get(row[1])
+                if entry is None:
+                    candidate = Candidate(
+                        story_id=row[2],
+                        source=row[3],
+                        at=_dt(row[4]) or since,
+                        signature=bytes(row[6]),
+                        numbers=tuple(int(n) for n in row[5].split()),
+                    )
+                    entry = rows[row[1]] = (set(), candidate)
+                entry[0].add(int(row[0]))
+        found: dict[str, tuple[Candidate, ...]] = {}
+        for obs, dated in needing:
+            bands = set(obs.fingerprint.bands)  # type: ignore[union-attr]
+            found[obs.key] = tuple(
+                c
+                for _, (keyed, c) in sorted(rows.items())
+                if keyed & bands and abs(c.at - dated) <= STORY_WINDOW
+            )
+        return found
+
+    def _story_facts(self, ids: Sequence[int]) -> dict[int, StoryFacts]:
+        alerts: dict[int, dict[str, bool]] = {}
+        sources: dict[int, list[tuple[str, float]]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT story_id, watchlist, possible FROM story_alerts "
+                f"WHERE story_id IN ({marks})",
+                tuple(chunk),
+            ):
+                alerts.setdefault(int(row[0]), {})[row[1]] = bool(row[2])
+            for row in self.db.execute(
+                f"SELECT story_id, source, MIN(first_seen) FROM items WHERE story_id IN "
+                f"({marks}) GROUP BY story_id, source ORDER BY MIN(first_seen)",
+                tuple(chunk),
+            ):
+                sources.setdefault(int(row[0]), []).append((row[1], float(row[2])))
+        return {i: StoryFacts(alerts.get(i, {}), tuple(sources.get(i, ()))) for i in ids}
+
+    def apply_plan(
+        self, plan: PollPlan, *, source: str, now: datetime
+    ) -> list[tuple[AddAlert, int, int]]:
+        """Write a poll's plan (inside the caller's transaction); returns each alert step
+        with its alert id and its item id."""
+        story_ids: dict[int, int] = {}
+        merged: dict[int, int] = {}
+        item_ids: dict[str, int] = {}
+        alerts: list[tuple[AddAlert, int, int]] = []
+        fingerprints: list[tuple[int, int, datetime, Fingerprint]] = []
+
+        def real(ref: int, *, follow: bool = False) -> int:
+            while follow and ref in merged:
+                ref = merged[ref]
+            return story_ids.get(ref, ref)
+
+        with self.atomic():
+            for step in plan.steps:
+                if isinstance(step, NewStory):
+                    story_ids[step.ref] = self.new_story(step.canonical, step.title, now)
+                elif isinstance(step, Merge):
+                    self.merge_stories(real(step.keep), real(step.drop))
+                    merged[step.drop] = step.keep
+                elif isinstance(step, SaveItem):
+                    obs, item = step.observed, step.observed.item
+                    item_ids[obs.key] = self.save_item(
+                        known=obs.known, source=source, key=obs.key, guid=item.guid,
+                        link=item.link, canonical=step.canonical, title=item.title,
+                        text=item.text, published=item.when, content_hash=obs.hash,
+                        story_id=real(step.story), now=now, first_poll=step.first_poll,
+                    )  # fmt: skip
+                    if obs.fingerprint is not None:
+                        fingerprints.append(
+                            (item_ids[obs.key], step.story, step.fingerprint_at, obs.fingerprint)
+                        )
+                else:
+                    item_id = item_ids[step.key]
+                    alert_id = self.add_alert(
+                        story_id=real(step.story), item_id=item_id, alert=step.alert, now=now
+                    )
+                    for delivery in step.deliveries:
+                        self.enqueue(
+                            channel=delivery.channel, now=now, due=delivery.due,
+                            alert_id=alert_id, watchlists=delivery.watchlists,
+                        )  # fmt: skip
+                    alerts.append((step, alert_id, item_id))
+            # Kept together at the end of the poll: only another source's items can be
+            # this one's text copies (watcher.identity.stories), so none of this poll's
+            # items needs another's fingerprint stored first.
+            self.save_fingerprints(
+                [
+                    SavedFingerprint(item_id, real(story, follow=True), source, at, fp)
+                    for item_id, story, at, fp in fingerprints
+                ]
+            )
+        return alerts
 
     def merge_stories(self, keep: int, drop: int) -> None:
         """Fold story `drop` into `keep`: its items, alerts, fingerprints and the
@@ -402,7 +624,8 @@ class Store:
                 "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
                 "SELECT ?, watchlist, possible, alert_id, at FROM story_alerts "
                 "WHERE story_id = ? AND true ON CONFLICT(story_id, watchlist) DO UPDATE SET "
-                "possible = MIN(possible, excluded.possible)",
+                "possible = CASE WHEN excluded.possible < story_alerts.possible "
+                "THEN excluded.possible ELSE story_alerts.possible END",
                 (keep, drop),
             )
             self.db.execute("DELETE FROM story_alerts WHERE story_id = ?", (drop,))
@@ -457,11 +680,11 @@ class Store:
         """Record an alert and mark its story alerted for each matched watchlist."""
         cur = self.db.execute(
             "INSERT INTO alerts (story_id, item_id, source, title, link, published, created, "
-            "matches, possible) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "matches, possible) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (story_id, item_id, alert.source, alert.title, alert.link, _ts(alert.published),
              _ts(now), _matches_to_json(alert.matches), int(alert.possible)),
         )  # fmt: skip
-        alert_id = int(cur.lastrowid or 0)
+        alert_id = int(cur.fetchone()[0])
         for match in alert.matches:
             self.db.execute(
                 "INSERT INTO story_alerts (story_id, watchlist, possible, alert_id, at) "
@@ -470,7 +693,9 @@ class Store:
                 (story_id, match.watchlist, int(match.possible), alert_id, _ts(now)),
             )
         # On a source's first poll its row is created later, by record_success.
-        self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (alert.source,))
+        self.db.execute(
+            "INSERT INTO sources (name) VALUES (?) ON CONFLICT DO NOTHING", (alert.source,)
+        )
         self.db.execute("UPDATE sources SET alerts = alerts + 1 WHERE name = ?", (alert.source,))
         return alert_id
 
@@ -489,11 +714,12 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO outbox (alert_id, channel, watchlists, notice_title, notice_body, "
             "state, due, next_attempt, created) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) "
-            "ON CONFLICT(alert_id, channel) DO NOTHING",
+            "ON CONFLICT(alert_id, channel) DO NOTHING RETURNING id",
             (alert_id, channel, json.dumps(list(watchlists), ensure_ascii=False), notice_title,
              notice_body, _ts(due), _ts(due), _ts(now)),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
 
     def digest_held_until(self, channel: str) -> datetime | None:
         """When the digest a channel is gathering goes out, if it holds anything."""
@@ -734,8 +960,12 @@ class Store:
     def add_evidence(self, alert_id: int, evidence: Evidence) -> None:
         """Link an alert to its evidence files (paths relative to the state directory)."""
         self.db.execute(
-            "INSERT OR REPLACE INTO evidence (alert_id, path, sha256, text_path, text_sha256, "
-            "url, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO evidence (alert_id, path, sha256, text_path, text_sha256, "
+            "url, fetched_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(alert_id) DO UPDATE SET path = excluded.path, "
+            "sha256 = excluded.sha256, text_path = excluded.text_path, "
+            "text_sha256 = excluded.text_sha256, url = excluded.url, "
+            "fetched_at = excluded.fetched_at, kind = excluded.kind",
             (alert_id, evidence.path, evidence.sha256, evidence.text_path,
              evidence.text_sha256, evidence.url, _ts(evidence.fetched_at), evidence.kind),
         )  # fmt: skip
@@ -807,8 +1037,11 @@ class Store:
             _band_rows(replaced),
         )
         self.db.executemany(
-            "INSERT OR REPLACE INTO item_fingerprints (item_id, story_id, source, at, method, "
-            "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO item_fingerprints (item_id, story_id, source, at, method, "
+            "size, numbers, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(item_id) DO UPDATE SET story_id = excluded.story_id, "
+            "source = excluded.source, at = excluded.at, method = excluded.method, "
+            "size = excluded.size, numbers = excluded.numbers, signature = excluded.signature",
             [
                 (s.item_id, s.story_id, s.source, _ts(s.at), FINGERPRINT_METHOD,
                  s.fingerprint.size, " ".join(str(n) for n in s.fingerprint.numbers),
@@ -817,7 +1050,7 @@ class Store:
             ],
         )  # fmt: skip
         self.db.executemany(
-            "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
+            "INSERT INTO story_bands (band_key, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             sorted((key, s.item_id) for s in saved for key in s.fingerprint.bands),
         )
 
@@ -849,11 +1082,12 @@ class Store:
                 (FINGERPRINT_METHOD,),
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO story_bands (band_key, item_id) VALUES (?, ?)",
+                "INSERT INTO story_bands (band_key, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 _band_rows((item_id, bytes(signature)) for item_id, signature in rows),
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('banding', ?)",
+                "INSERT INTO store_meta (key, value) VALUES ('banding', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (banding,),
             )
 

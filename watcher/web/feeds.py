@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from watcher.cli import EXPORT_FIELDS, _export_row
+from watcher.runner.export import EXPORT_FIELDS, export_row
 from watcher.store.reads import PAGE_SIZE
 from watcher.web.app import WebState
 from watcher.web.filters import http_link
@@ -109,7 +109,7 @@ def _rows(request: Request) -> tuple[list[dict[str, object]], list[str]]:
     reader = web.reader()
     alerts, _ = reader.alerts_page(flt, limit=DOWNLOAD_MAX, count=False)
     # The same rows as `watcher export` (oldest first there; newest first here, as on the page).
-    return [_export_row(s, config, reader.evidence_for(s.id)) for s in alerts], []
+    return [export_row(s, config, reader.evidence_for(s.id)) for s in alerts], []
 
 
 def _stem(request: Request) -> str:

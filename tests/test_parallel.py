@@ -86,6 +86,20 @@ def test_the_pool_analyses_as_a_thread_does(pool: ParsePool) -> None:
     assert any(a.matches for a in found)  # the fixture does match something
 
 
+def test_a_long_list_is_analysed_in_batches_in_order(
+    pool: ParsePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17: a 50,000-item feed goes to the workers in batches; the answer is the
+    # same list, in the same order, as one job in a thread gives.
+    monkeypatch.setattr(parallel, "ANALYSE_BATCH", 2)
+    jobs = _jobs() * 3
+    assert len(jobs) > 4 * parallel.ANALYSE_BATCH
+    found = asyncio.run(pool.analyse(WATCHLISTS, "Feed", jobs))
+    assert found == analyse(Matcher(WATCHLISTS), "Feed", jobs)
+    once = [bool(a.matches) for a in found[: len(jobs) // 3]]
+    assert True in once and False in once  # so the order is visible
+
+
 def test_new_watchlists_start_new_workers(pool: ParsePool) -> None:
     jobs = _jobs()
     asyncio.run(pool.analyse(WATCHLISTS, "Feed", jobs))

@@ -47,6 +47,9 @@ log = logging.getLogger("watcher.parallel")
 MAX_WORKERS = 4
 # Bodies smaller than this parse faster than they travel to a worker and back.
 MIN_POOL_BYTES = 16 * 1024
+# Items per analyse job: a feed's usual 10–100 items stay one job; a 50,000-item feed
+# becomes 100, spread over the workers and never pickled whole.
+ANALYSE_BATCH = 500
 
 T = TypeVar("T")
 
@@ -207,9 +210,22 @@ class ParsePool:
     async def analyse(
         self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
     ) -> list[Analysis]:
-        """Matches and fingerprints of `jobs`, in order (watcher.pipeline.analysis.analyse)."""
+        """Matches and fingerprints of `jobs`, in order (watcher.pipeline.analysis.analyse).
+
+        A long list goes in batches of ANALYSE_BATCH, on every worker at once: a
+        50,000-item feed is then neither pickled whole (the pickler's memo holds every
+        object it has written: ~40 MB in the main process, and as much in the worker
+        unpickling it) nor analysed on one core while the others wait.
+        """
         if not jobs:
             return []
+        batches = [jobs[at : at + ANALYSE_BATCH] for at in range(0, len(jobs), ANALYSE_BATCH)]
+        done = await asyncio.gather(*(self._analyse(watchlists, source, b) for b in batches))
+        return [found for batch in done for found in batch]
+
+    async def _analyse(
+        self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
+    ) -> list[Analysis]:
         return await self._run(
             watchlists,
             "analyse",

@@ -707,3 +707,44 @@ def test_well_formed_feeds_never_import_feedparser() -> None:
         cwd=ROOT,
     )
     assert done.stdout.strip() == b"False"
+
+
+# --- Streaming (issue 17): entries are read as the parser reaches them ------------------------
+
+
+def test_a_long_feed_is_streamed_to_feedparser_s_items() -> None:
+    for body in _bench_feeds(count=4, items=1500):  # RSS and Atom, English and Khmer
+        assert _compare(body)  # taken by the fast path, equal to feedparser's
+
+
+def test_a_long_atom_feed_is_streamed_to_feedparser_s_items() -> None:
+    entries = "".join(
+        _entry(f"<title>E {n}</title>", f'<link href="https://a.example/{n}"/>', f"<id>u:{n}</id>")
+        for n in range(1500)
+    )
+    assert _compare(_atom(entries))
+
+
+_A = _item("<title>a</title>")
+_SECOND_CHANNEL = b"</channel><channel>" + _item("<title>b</title>").encode() + b"</channel>"
+# Items read first, then something about the document that declines it, or entries in
+# places the stream leaves them (the checks after the parse decline those).
+ODD_PLACES = {
+    "broken after items": _rss(_A * 50).replace(b"</channel>", b"</channel><oops>", 1),
+    "late xml:base": _rss(_A * 50).replace(b"<channel>", b"<channel xml:base='x'>", 1),
+    "after root": _rss(_A * 50).replace(b"</rss>", b"</rss><channel/>", 1),
+    "channel in channel": _rss(_A * 50 + "<channel/>"),
+    "item in item": _rss(_item("<title>a</title>", _item("<title>nested</title>"))),
+    "two channels": _rss(_A * 3).replace(b"</channel>", _SECOND_CHANNEL),
+    "entry in rss": _rss(_entry("<title>an Atom entry in RSS</title>")),
+    "item in atom": _atom(_entry("<title>e</title>") + _item("<title>an RSS item</title>")),
+}
+DECLINED = ("broken after items", "late xml:base", "after root", "two channels")
+
+
+@pytest.mark.parametrize("name", ODD_PLACES)
+def test_streamed_entries_in_odd_places_decline_or_match(name: str) -> None:
+    body = ODD_PLACES[name]
+    _compare(body)  # feedparser's items, or declined
+    if name in DECLINED:
+        assert parse_fast(SOURCE, _result(body, RSS_TYPE), "UTC") is None

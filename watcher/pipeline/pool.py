@@ -13,8 +13,9 @@ A small pool of processes does that work instead, in two jobs per poll:
   new pool.
 
 The main process keeps the event loop, the store and every decision that needs it.
-Workers are started by a fork server, so nothing is forked from a process running
-threads.
+Workers are spawned (a fresh interpreter each), so nothing is forked from a process
+running threads. Not a fork server: that is one more interpreter (~14 MB resident)
+that only sits there, and its AF_UNIX socket path breaks under a deep TMPDIR (issue 17).
 
 Hostile input stays contained: a body that kills a worker (a crash or the kernel's
 OOM killer) breaks the pool; the pool is replaced and that job runs in a thread as
@@ -42,11 +43,16 @@ from watcher.sources import Parsed, parse_document
 
 log = logging.getLogger("watcher.parallel")
 
-# One worker per core, at most 4: beyond that the main process (SQLite) is the limit
-# and more workers only cost memory.
+# One worker per core but one, at most 4: the main process (fetching, SQLite) keeps a
+# core busy itself, and workers beyond the other cores only compete with it for CPU
+# while each costs ~65 MB (issue 17: on 2 cores, one worker polled 200 feeds as fast
+# as two, 70 MB lighter).
 MAX_WORKERS = 4
 # Bodies smaller than this parse faster than they travel to a worker and back.
 MIN_POOL_BYTES = 16 * 1024
+# Items per analyse job: a feed's usual 10–100 items stay one job; a 50,000-item feed
+# becomes 100, spread over the workers and never pickled whole.
+ANALYSE_BATCH = 500
 
 T = TypeVar("T")
 
@@ -55,12 +61,12 @@ _matcher: Matcher | None = None
 
 
 def default_workers() -> int:
-    """Workers for this machine: the usable cores, between 1 and MAX_WORKERS."""
+    """Workers for this machine: the usable cores but one, between 1 and MAX_WORKERS."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, cores))
+    return max(1, min(MAX_WORKERS, cores - 1))
 
 
 @contextlib.contextmanager
@@ -118,11 +124,7 @@ class ParsePool:
             self._executor.shutdown(wait=False)  # jobs in progress finish with the old ones
             self._executor = None
         if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            # Nothing preloaded: the fork server stays a bare interpreter (each worker
-            # imports what it needs once), rather than a third copy of the parsers,
-            # numpy and ICU that only sits there.
-            context.set_forkserver_preload([])
+            context = multiprocessing.get_context("spawn")
             executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
@@ -171,9 +173,9 @@ class ParsePool:
                 pool.shutdown(wait=False, cancel_futures=True)
             return await asyncio.to_thread(fallback)
         except OSError as exc:
-            # The workers cannot start here (e.g. the fork server's socket path is too
-            # long for AF_UNIX under a deep TMPDIR, or no process may be created):
-            # the work runs in threads from now on, slower but complete.
+            # The workers cannot start here (no process may be created, or the
+            # interpreter cannot be run again): the work runs in threads from now
+            # on, slower but complete.
             if self._unusable is None:
                 self._unusable = f"{type(exc).__name__}: {exc}"
                 log.warning("event=pool-unusable reason=%r", self._unusable)
@@ -207,9 +209,22 @@ class ParsePool:
     async def analyse(
         self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
     ) -> list[Analysis]:
-        """Matches and fingerprints of `jobs`, in order (watcher.pipeline.analysis.analyse)."""
+        """Matches and fingerprints of `jobs`, in order (watcher.pipeline.analysis.analyse).
+
+        A long list goes in batches of ANALYSE_BATCH, on every worker at once: a
+        50,000-item feed is then neither pickled whole (the pickler's memo holds every
+        object it has written: ~40 MB in the main process, and as much in the worker
+        unpickling it) nor analysed on one core while the others wait.
+        """
         if not jobs:
             return []
+        batches = [jobs[at : at + ANALYSE_BATCH] for at in range(0, len(jobs), ANALYSE_BATCH)]
+        done = await asyncio.gather(*(self._analyse(watchlists, source, b) for b in batches))
+        return [found for batch in done for found in batch]
+
+    async def _analyse(
+        self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
+    ) -> list[Analysis]:
         return await self._run(
             watchlists,
             "analyse",

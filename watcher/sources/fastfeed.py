@@ -24,6 +24,7 @@ import calendar
 import codecs
 import contextlib
 import datetime as dt
+import io
 import re
 import time
 import urllib.parse
@@ -59,16 +60,70 @@ def _parse(name: str, body: bytes, content_type: str | None, location: str, tz: 
         raise _Decline
     declarations = _declarations(body)
     _check_prefixes(declarations)
-    root = _document(body)
+    # Streamed (issue 17): each entry is read into its Item as soon as the parser has
+    # it, then dropped from the tree, so a 50,000-item feed is never held as a whole
+    # lxml tree (~8 bytes of tree per byte of feed) beside its Items.
+    items: list[Item] = []
+    failure: Exception | None = None  # raised only if the whole body parses
+    bases: dict[int, str] = {}
+    previous: etree._Element | None = None
+    context = etree.iterparse(io.BytesIO(body), events=("end",), tag=_ENTRY_TAGS, **_OPTIONS)
+    try:
+        for _, element in context:
+            parent = element.getparent()
+            if not _in_place(element, parent):
+                continue  # left in the tree, where the checks below decline it
+            if failure is None:
+                try:
+                    depth = 4 if element.tag == "item" else 3  # rss > channel > item > child
+                    if depth not in bases:
+                        bases[depth] = _base_at(location, depth)
+                    base = bases[depth]
+                    items.append(_item(name, _read_entry(element, base, declarations), tz))
+                except Exception as error:  # _Decline too: raised after the checks below
+                    failure = error
+            element.clear(keep_tail=True)
+            if previous is not None:
+                # Ended before this one: safe to drop mid-parse. (Its own parent: two
+                # channels, which decline below, hold one item each.)
+                holder = previous.getparent()
+                if holder is not None:
+                    holder.remove(previous)
+            previous = element
+    except (etree.XMLSyntaxError, etree.ParserError) as error:
+        raise _Decline from error
+    root = context.root
+    _check_document(root)
     _refuse_base(root)
     if root.tag == "rss":
-        entries, depth = _rss_items(root), 4  # rss > channel > item > child
+        left = _rss_items(root)
     elif root.tag == _ATOM_FEED:
-        entries, depth = _atom_entries(root), 3  # feed > entry > child
+        left = _atom_entries(root)
     else:
         raise _Decline  # RDF (RSS 0.90/1.0), Atom 0.3, or not a feed at all
-    base = _base_at(location, depth)
-    return [_item(name, _read_entry(entry, base, declarations), tz) for entry in entries]
+    if any(entry is not previous for entry in left):
+        raise _Decline  # an entry the stream did not read: never expected, never guessed
+    # Only a document that passed every check above reports an entry's own error, as
+    # when the whole tree was parsed and checked before any entry was read.
+    if failure is not None:
+        raise failure
+    return items
+
+
+def _in_place(element: etree._Element, parent: etree._Element | None) -> bool:
+    """Whether `element` is an entry the feed's structure reads: an RSS `<item>` in a
+    `<channel>` of an `<rss>` root, or an Atom `<entry>` in a `<feed>` root."""
+    if parent is None:
+        return False
+    if element.tag == "item":
+        root = parent.getparent()
+        return (
+            parent.tag == "channel"
+            and root is not None
+            and root.tag == "rss"
+            and root.getparent() is None
+        )
+    return parent.tag == _ATOM_FEED and parent.getparent() is None
 
 
 # --- Encoding: accept only bodies that feedparser, too, decodes as UTF-8 ------------------
@@ -151,33 +206,29 @@ def _reads_as_utf8(body: bytes, content_type: str | None) -> bool:
 _ATOM = "http://www.w3.org/2005/Atom"
 _ATOM_FEED = f"{{{_ATOM}}}feed"
 _ATOM_ENTRY = f"{{{_ATOM}}}entry"
+_ENTRY_TAGS = ("item", _ATOM_ENTRY)
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 
-def _document(body: bytes) -> etree._Element:
-    """The parsed root; declines broken XML, a DOCTYPE and XML 1.1.
+# The parser's options. No DTD is loaded and no entity resolved, and nothing leaves the
+# machine; a too-deep or too-large tree is a syntax error (huge_tree off), left to feedparser.
+_OPTIONS = {
+    "encoding": "utf-8",  # _reads_as_utf8 established that feedparser decodes it so too
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,  # SAX reports neither; text around them joins up as here
+    "remove_pis": True,
+    "collect_ids": False,
+}
 
-    No DTD is loaded and no entity resolved, and nothing leaves the machine; a
-    too-deep or too-large tree is a syntax error here (huge_tree off), left to feedparser.
-    """
-    parser = etree.XMLParser(
-        encoding="utf-8",  # _reads_as_utf8 established that feedparser decodes it so too
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,  # SAX reports neither; text around them joins up as here
-        remove_pis=True,
-        collect_ids=False,
-    )
-    try:
-        root = etree.fromstring(body, parser)
-    except (etree.XMLSyntaxError, etree.ParserError) as error:
-        raise _Decline from error
+
+def _check_document(root: etree._Element) -> None:
+    """Decline a DOCTYPE and XML 1.1 (the parse itself declined broken XML)."""
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None or info.xml_version != "1.0":
         raise _Decline  # feedparser rewrites the declaration to 1.0 and strips DOCTYPEs
-    return root
 
 
 def _local(tag: str) -> str:

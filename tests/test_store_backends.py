@@ -609,3 +609,20 @@ def test_two_instances_deciding_one_stale_report_tell_the_admin_once(opener: Ope
     assert [n.kind for n in check_stale(config, a, now)] == ["stale"]
     assert check_stale(config, b, now) == []  # …and finds the report already made
     assert a.outbox_counts() == {"pending": 1}
+
+
+def test_the_staff_pages_refuse_a_postgresql_state_rather_than_show_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, "sekrit-password-2")
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        '[settings]\nstate_dir = "state"\n'
+        f'database = "postgresql://watcher:${{{PASSWORD_VAR}}}@127.0.0.1:1/watcher"\n',
+        "utf-8",
+    )
+    for command in (["web"], ["search", "arrest"], ["user", "add", "alice"]):
+        assert main(["-c", str(config), *command]) == 1
+        err = capsys.readouterr().err
+        assert "not available yet" in err and "sekrit-password-2" not in err
+    assert not (tmp_path / "state" / "watcher.sqlite3").exists()  # no empty state made

@@ -443,6 +443,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(_config_path(args), verbose=args.verbose)
 
 
+def _web_unavailable(config: Config, command: str) -> bool:
+    """The staff pages, `search` and `user add` read a SQLite state in `state_dir`; on a
+    shared PostgreSQL state (SPEC §11) they would show an empty one, so they refuse."""
+    if not config.settings.database:
+        return False
+    print(
+        f"watcher: `{command}` reads the SQLite state in state_dir; with settings.database "
+        "(PostgreSQL) it is not available yet (docs/ha.md)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     from watcher.config.values import read_listen
     from watcher.web.server import listen_of, serve
@@ -450,6 +463,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
+    if _web_unavailable(config, "web"):
+        return EXIT_FAIL
     listen = listen_of(config, args.listen)
     try:
         read_listen(listen)
@@ -466,6 +481,8 @@ def cmd_user(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
+    if _web_unavailable(config, "user add"):
+        return EXIT_FAIL
     return user_add(config, args.name, sys.stdin, sys.stdout, sys.stderr)
 
 
@@ -475,6 +492,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
+    if _web_unavailable(config, "search"):
+        return EXIT_FAIL
     # One argument is the query as typed in the page's box; several (a shell split
     # them) are one word each, so `person:"Kem Sokha"` stays one word.
     query = args.query[0] if len(args.query) == 1 else shlex.join(args.query)

@@ -425,6 +425,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_reason(exc)}"
 
 
+def fetcher_settings(settings: Settings) -> tuple[object, ...]:
+    """The settings `new_fetcher` reads: a reload that changes them needs a new client."""
+    return (settings.user_agent, settings.timeout, settings.max_size, settings.proxy)
+
+
 def new_fetcher(settings: Settings) -> Fetcher:
     """The one shared client for a config's settings (user agent, deadline, size cap,
     proxy)."""

@@ -47,17 +47,16 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.job import Job  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from watcher.config import ConfigError, load_config
 from watcher.delivery.messages import Rendered
 from watcher.delivery.send import Deliverer, tell_admin
 from watcher.delivery.transport import SendOutcome, apprise_send
-from watcher.fetch.client import Fetcher, new_fetcher
+from watcher.fetch.client import Fetcher, fetcher_settings, new_fetcher
 from watcher.logs import redaction_filter, secrets_of
 from watcher.matching import Matcher
-from watcher.models import Channel, Config, Settings, Source
+from watcher.models import Channel, Config, Source
 from watcher.pipeline.poll import Pipeline, utcnow
 from watcher.pipeline.pool import ParsePool
 from watcher.runner.health import check_stale
@@ -90,20 +89,11 @@ class ShuttingDown(Exception):
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _interval_of(job: Job) -> float | None:
-    interval = getattr(job.trigger, "interval", None)
-    return interval.total_seconds() if isinstance(interval, timedelta) else None
-
-
 def _mtime(path: Path) -> int | None:
     try:
         return path.stat().st_mtime_ns
     except OSError:
         return None
-
-
-def _fetch_settings(settings: Settings) -> tuple[object, ...]:
-    return (settings.user_agent, settings.timeout, settings.max_size, settings.proxy)
 
 
 # -- the daemon ---------------------------------------------------------------------------
@@ -330,7 +320,8 @@ class Daemon:
         states = self.store.all_source_states()
         for job_id, source in wanted.items():
             job = self.scheduler.get_job(job_id)
-            if job is not None and _interval_of(job) == source.interval:
+            # A job already on the source's interval keeps its cadence.
+            if job is not None and job.trigger.interval == timedelta(seconds=source.interval):
                 continue
             state = states.get(source.name)
             when = first_poll(source.interval, state.last_poll if state else None, now, self._rng)
@@ -443,7 +434,7 @@ class Daemon:
                 "event=reload-partial reason=%r",
                 "state_dir changes take effect on restart; the old state is still used",
             )
-        if _fetch_settings(new.settings) != _fetch_settings(old.settings):
+        if fetcher_settings(new.settings) != fetcher_settings(old.settings):
             self._retired.append(self.fetcher)
             self.fetcher = new_fetcher(new.settings)
         self.config = new
@@ -513,6 +504,11 @@ class Daemon:
         """The staff pages (SPEC §12) in their own thread when `[web] listen` is set;
         they read the config the daemon holds now, reloads included."""
         if self.config.web is None:
+            return None
+        if self.config.settings.database:
+            # The pages read a SQLite state; on a shared PostgreSQL one they would show
+            # an empty state (docs/ha.md): say so rather than serve it.
+            log.warning("event=web-unavailable reason=%r", "settings.database is PostgreSQL")
             return None
         from watcher.web.server import WebThread
 

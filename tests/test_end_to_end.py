@@ -3,6 +3,7 @@ feeds over HTTP, the signal-cli REST stand-in, an SMTP server (SPEC §2, §3).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -33,8 +34,10 @@ class Rig:
         return main(["-c", str(self.config), *args])
 
 
-@pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+@contextlib.contextmanager
+def running_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    """The loopback feeds, Signal and SMTP stand-ins and the config that points at them;
+    tests/test_store_backends.py runs the same rig on PostgreSQL."""
     now = datetime.now(UTC)
     feeds = FeedServer()
     for name in ("english.xml", "khmer.xml", "undated.xml"):
@@ -57,6 +60,12 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         feeds.close()
         signal.close()
         smtp.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    with running_rig(tmp_path, monkeypatch) as built:
+        yield built
 
 
 def test_once_alerts_each_matching_story_once_per_channel(

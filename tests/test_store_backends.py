@@ -20,14 +20,13 @@ import test_end_to_end
 import test_stories
 
 from watcher.cli import main
-from watcher.demo.sample import render_dates
 from watcher.identity import stories
 from watcher.models import Alert, Match, Severity
 from watcher.store.evidence import Batch, Evidence
 from watcher.store.records import LeaseLost
 from watcher.store.sqlite import Store
 
-from standins import FeedServer, SignalStandIn, SmtpStandIn
+from standins import FeedServer, SignalStandIn
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 DATA = Path(__file__).parent / "data"
@@ -333,30 +332,10 @@ def test_edits_on_postgresql(story_rig: test_stories.Rig) -> None:
 def e2e_rig(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[test_end_to_end.Rig]:
-    now = datetime.now(UTC)
     monkeypatch.setenv(PASSWORD_VAR, "not-a-real-password")
-    feeds = FeedServer()
-    for name in ("english.xml", "khmer.xml", "undated.xml"):
-        body = render_dates((DATA / "feeds" / name).read_text(encoding="utf-8"), now)
-        feeds.put(f"/{name}", body.encode("utf-8"), content_type="application/rss+xml")
-    signal = SignalStandIn()
-    smtp = SmtpStandIn()
-    template = (DATA / "e2e" / "watcher.toml").read_text(encoding="utf-8")
-    config = tmp_path / "watcher.toml"
-    config.write_text(
-        template.replace("{{HOST}}", feeds.netloc)
-        .replace("{{SIGNAL}}", signal.netloc)
-        .replace("{{MAIL}}", smtp.apprise_url()),
-        encoding="utf-8",
-    )
-    _with_database(config, pg_url)
-    monkeypatch.setenv("SIGNAL_TO", test_end_to_end.SIGNAL_TO)
-    try:
-        yield test_end_to_end.Rig(config, feeds, signal, smtp)
-    finally:
-        feeds.close()
-        signal.close()
-        smtp.close()
+    with test_end_to_end.running_rig(tmp_path, monkeypatch) as rig:
+        _with_database(rig.config, pg_url)
+        yield rig
 
 
 def test_once_on_postgresql(

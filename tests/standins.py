@@ -15,14 +15,16 @@ import contextlib
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from email import policy
 from email.message import EmailMessage
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
+
+import pytest
 
 from watcher.demo.loopback import (
     LOOPBACK,
@@ -50,6 +52,7 @@ __all__ = [
     "guess_content_type",
     "point_apprise_telegram_at",
     "telegram_html_error",
+    "wait_until",
 ]
 
 
@@ -468,3 +471,18 @@ class _SmtpHandler:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
         return self._owner._accept(envelope.mail_from, list(envelope.rcpt_tos), data)
+
+
+T = TypeVar("T")
+
+
+def wait_until(what: str, probe: Callable[[], T], timeout: float = 15.0) -> T:
+    """Poll `probe` until it returns something truthy; fail the test after `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)

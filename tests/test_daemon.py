@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -34,26 +34,13 @@ from watcher.runner.schedule import first_poll
 from watcher.runner.service import describe_daemon, watchdog_seconds
 from watcher.store.sqlite import DB_NAME, DaemonState, Store
 
-from standins import FeedServer, RecordedRequest, SignalStandIn
+from standins import FeedServer, RecordedRequest, SignalStandIn, wait_until
 
 DATA = Path(__file__).parent / "data" / "daemon"
 STAFF = "+10000000001"
 OPS = "+10000000999"  # the admin channel's recipient in tests/data/daemon/watcher.toml
 INTERVAL = 2.0  # the config's interval
 
-T = TypeVar("T")
-
-
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 15.0) -> T:
-    """Poll `probe` until it returns something truthy; fail the test after `timeout`."""
-    end = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def rss(*titles: str) -> str:

@@ -37,24 +37,13 @@ import pytest
 
 from watcher.cli import main
 
-from standins import FeedServer, SignalStandIn
+from standins import FeedServer, SignalStandIn, wait_until
 
 FEEDS = 6
 FEED_DELAY = 0.3  # seconds every feed takes to answer: a poll lasts at least this long
 RECIPIENT = "+10000000001"
 PASSWORD_VAR = "WATCHER_TEST_PGPASSWORD"
 FULL = os.environ.get("WATCHER_TEST_HA") == "1"
-
-
-def wait_until(what: str, probe, timeout: float):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Publisher:

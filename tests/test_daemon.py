@@ -42,7 +42,6 @@ OPS = "+10000000999"  # the admin channel's recipient in tests/data/daemon/watch
 INTERVAL = 2.0  # the config's interval
 
 
-
 def rss(*titles: str) -> str:
     """A feed whose items are dated an hour ago (recent enough to alert)."""
     when = email.utils.format_datetime(datetime.now(UTC) - timedelta(hours=1))

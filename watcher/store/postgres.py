@@ -49,7 +49,7 @@ from watcher.store.evidence import Evidence
 from watcher.store.pgschema import PG_MIGRATIONS
 from watcher.store.records import DaemonState, InstanceState, LeaseLost, StoreUnavailable
 from watcher.store.schema import split_sql
-from watcher.store.sqlite import Store, _dt, _ts
+from watcher.store.sqlite import Store, _daemon_state, _dt, _ts
 
 log = logging.getLogger("watcher.store")
 
@@ -479,15 +479,7 @@ class PostgresStore(Store):
         row = self.db.execute(
             "SELECT * FROM instances WHERE id = ?", (self.instance_id,)
         ).fetchone()
-        if row is None:
-            return None
-        return DaemonState(
-            pid=row["pid"],
-            host=row["host"],
-            started=_dt(row["started"]) or datetime.now(UTC),
-            heartbeat=_dt(row["last_seen"]) or datetime.now(UTC),
-            stopped=_dt(row["stopped"]),
-        )
+        return None if row is None else _daemon_state(row, "last_seen")
 
     def instances(self, now: datetime) -> list[InstanceState]:
         """Instances seen within INSTANCE_LIVE seconds and not stopped, newest first."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from watcher.identity.dedup import Queued, unsent_duplicates
 from watcher.identity.keys import canonical_url
@@ -916,15 +916,7 @@ class Store:
     def daemon_state(self) -> DaemonState | None:
         """The last daemon's pid, host and times; None if `run` never ran on this state."""
         row = self.db.execute("SELECT * FROM daemon WHERE id = 1").fetchone()
-        if row is None:
-            return None
-        return DaemonState(
-            pid=row["pid"],
-            host=row["host"],
-            started=_dt(row["started"]) or datetime.now(UTC),
-            heartbeat=_dt(row["heartbeat"]) or datetime.now(UTC),
-            stopped=_dt(row["stopped"]),
-        )
+        return None if row is None else _daemon_state(row, "heartbeat")
 
     # -- fetching and evidence (SPEC §8, §10) -------------------------------
 
@@ -1177,6 +1169,18 @@ class Store:
                 (forget_cut,),
             ).rowcount
         return counts
+
+
+def _daemon_state(row: Any, heartbeat: str) -> DaemonState:
+    """A daemon's row (SQLite's `daemon`, PostgreSQL's `instances`, whose heartbeat
+    column is `heartbeat` or `last_seen`) as a DaemonState."""
+    return DaemonState(
+        pid=row["pid"],
+        host=row["host"],
+        started=_dt(row["started"]) or datetime.now(UTC),
+        heartbeat=_dt(row[heartbeat]) or datetime.now(UTC),
+        stopped=_dt(row["stopped"]),
+    )
 
 
 def _known_item(row: sqlite3.Row) -> KnownItem:

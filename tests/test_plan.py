@@ -138,3 +138,31 @@ def test_a_known_item_keeps_its_story_and_an_edit_alerts_only_newly() -> None:
     (alert,) = plan.alerts
     assert [m.watchlist for m in alert.alert.matches] == ["Arrests"]
     assert alert.alert.also_reported_by == ()
+
+
+def test_a_known_item_fingerprinted_for_the_first_time_joins_its_alerted_copy() -> None:
+    """Only matching items are fingerprinted: an item stored while it matched nothing has
+    a story of its own; when an edit makes it match, its copy's story is found by text
+    and the two merge, so the watchlist the copy alerted for is not alerted again."""
+    obs = _obs("g1", matches=(ARRESTS,), text=BODY, known=KnownItem(11, "old", 4, False, False))
+    assert obs.fingerprint is not None
+    copy = stories.Candidate(2, "Mekong", NOW - timedelta(hours=2), obs.fingerprint.signature)
+    snapshot = Snapshot(
+        first_poll=False,
+        candidates={"g1": (copy,)},
+        stories={
+            4: StoryFacts({}, (("Civic", 1.0),)),
+            2: StoryFacts({"Arrests": False}, (("Mekong", 0.5),)),
+        },
+    )
+    plan = _plan(snapshot, obs)
+    merge, save = plan.steps
+    assert merge == Merge(keep=2, drop=4)
+    assert isinstance(save, SaveItem) and save.story == 2
+    assert plan.alerts == ()
+    # Already fingerprinted (its story took its copies into account): no lookup, no merge.
+    again = _obs("g1", matches=(ARRESTS,), text=BODY, known=KnownItem(11, "old", 4, False, True))
+    plan = _plan(snapshot, again)
+    assert not any(isinstance(s, Merge) for s in plan.steps)
+    (alert,) = plan.alerts
+    assert alert.story == 4

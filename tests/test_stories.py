@@ -433,3 +433,102 @@ def test_one_story_whatever_order_its_sources_are_recorded_in(
         assert [source for _, source in nig] == ["Civic News"]
     else:
         assert [source for _, source in nig] == [order[0]]
+
+
+# -- only candidates are fingerprinted (issue 17; docs/stories.md) --------------------------
+
+_FOREST_LEAD = (
+    "The Council of Ministers on Friday approved new rules for community forests in "
+    "Preah Vihear, Kratie and Stung Treng, giving provincial authorities the power to "
+    "cancel a community's management plan and to grant its land to private companies. "
+    "Community networks said the rules were drafted without consulting the villages "
+    "that have protected the forests for two decades."
+)
+_FOREST_TAIL = "Police detained a community forest patrol leader in Kratie on Saturday."
+
+
+def _forest_feed(outlet: str, link: str, tail: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>{outlet}</title><link>https://{outlet}.example/</link><description>d</description>"
+        "<item><title>Council approves new rules for community forests</title>"
+        f'<link>{link}</link><guid isPermaLink="false">{outlet}-1</guid>'
+        "<pubDate>{{DATE-1h}}</pubDate>"
+        f"<description><![CDATA[<p>{_FOREST_LEAD}</p><p>{tail}</p>]]></description>"
+        "</item></channel></rss>"
+    )
+
+
+def _add_forest_outlets(rig: Rig) -> None:
+    config = rig.config.read_text(encoding="utf-8")
+    for name, path in (("Forest Wire", "/forest_wire.xml"), ("Forest Daily", "/forest_daily.xml")):
+        config = config.replace(
+            "[[watchlists]]",
+            f'[[sources]]\nname = "{name}"\nurl = "http://{rig.feeds.netloc}{path}"\n\n'
+            "[[watchlists]]",
+            1,
+        )
+    rig.config.write_text(config, encoding="utf-8")
+
+
+def _put_forest(rig: Rig, path: str, outlet: str, tail: str) -> None:
+    body = render_dates(_forest_feed(outlet, f"https://{outlet}.example/forest-rules", tail), NOW)
+    rig.feeds.put(path, body.encode("utf-8"), content_type="application/rss+xml")
+
+
+def test_an_edited_item_that_newly_matches_is_one_story_with_its_alerted_copy(rig: Rig) -> None:
+    """Forest Wire's article matches nothing, so it gets no fingerprint; Forest Daily's
+    copy of it (same headline and lead, under its own link) adds an arrest and alerts.
+    When Forest Wire adds the same sentence, its item is fingerprinted for the first
+    time, found to be the copy's story, and is not alerted a second time (SPEC §6)."""
+    _add_forest_outlets(rig)
+    _put_forest(rig, "/forest_wire.xml", "forestwire", "Read more on our website.")
+    _put_forest(rig, "/forest_daily.xml", "forestdaily", _FOREST_TAIL)
+    first = _about(rig.once(), "new rules for community forests")
+    assert len(first) == 1 and "Forest Daily" in first[0] and "Arrests" in first[0]
+    store = rig.store()
+    try:
+        rows = store.db.execute(
+            "SELECT i.source, i.story_id, f.item_id IS NOT NULL FROM items i "
+            "LEFT JOIN item_fingerprints f ON f.item_id = i.id WHERE i.source LIKE 'Forest%'"
+        ).fetchall()
+        fingerprinted = {r[0]: bool(r[2]) for r in rows}
+        # Only the item that matched was fingerprinted; the other has a story of its own.
+        assert fingerprinted == {"Forest Daily": True, "Forest Wire": False}
+        assert len({r[1] for r in rows}) == 2
+    finally:
+        store.close()
+    # The same guid, edited: now it names the arrest too, so it newly matches Arrests.
+    _put_forest(rig, "/forest_wire.xml", "forestwire", _FOREST_TAIL)
+    assert rig.once() == []
+    store = rig.store()
+    try:
+        stories_of = store.db.execute(
+            "SELECT DISTINCT story_id FROM items WHERE source LIKE 'Forest%'"
+        ).fetchall()
+        assert len(stories_of) == 1  # one story with its copy, fingerprinted now
+        assert (
+            store.db.execute(
+                "SELECT COUNT(*) FROM item_fingerprints f JOIN items i ON i.id = f.item_id "
+                "WHERE i.source = 'Forest Wire'"
+            ).fetchone()[0]
+            == 1
+        )
+    finally:
+        store.close()
+    assert rig.once() == []
+
+
+def test_only_items_that_match_are_fingerprinted() -> None:
+    from watcher.matching import Matcher
+    from watcher.models import Severity, Watchlist
+    from watcher.pipeline.analysis import Job, analyse
+
+    matcher = Matcher((Watchlist(name="Arrests", severity=Severity.URGENT, any=("detain*",)),))
+    title = "Council approves new rules for community forests"
+    plain = Item("Forest Wire", "a", None, title, summary=_FOREST_LEAD)
+    matching = Item("Forest Wire", "a", None, title, summary=f"{_FOREST_LEAD} {_FOREST_TAIL}")
+    quiet, loud = analyse(matcher, "Forest Wire", [Job(plain), Job(matching)])
+    assert quiet.matches == () and quiet.fingerprint is None
+    assert loud.matches and loud.fingerprint is not None
+    assert stories.fingerprint(plain) is not None  # long enough: skipped, not too short

@@ -226,6 +226,8 @@ def plan_poll(
         story = work.resolve(obs.known.story_id if obs.known else None)
         if story is None:
             story = _resolve_story(work, steps, obs, source, canonical, dated)
+        elif obs.fingerprint is not None and obs.known and not obs.known.fingerprinted:
+            story = _join_copies(work, steps, obs, source, story, dated)
         work.saved(obs.known, canonical, item.title, story, source.name)
         steps.append(SaveItem(obs, canonical, story, first_poll, dated))
         if not obs.matches:
@@ -282,26 +284,53 @@ def _resolve_story(
     if canonical and names_one_article(canonical, item.title, work.titles(canonical)):
         by_link = work.story_by_link(canonical)
     if obs.fingerprint is not None:
-        candidates = [
-            c if (s := work.resolve(c.story_id)) == c.story_id else _restory(c, s)
-            for c in work.snapshot.candidates.get(obs.key, ())
-        ]
-        by_text = stories.choose_story(obs.fingerprint, source.name, dated, candidates)
+        by_text = _story_by_text(work, obs, source, dated)
     if by_link is not None and by_text is not None and by_link != by_text:
         # This item ties two stories together: a repost that shares only the original's
         # link and a copy that shares only its text, recorded before the original. They
         # are one story (SPEC §6), whatever order sources finished in, so what either was
         # alerted for now counts for both.
-        keep, drop = sorted((by_link, by_text), key=_order)
-        steps.append(Merge(keep, drop))
-        work.merge(keep, drop)
-        return keep
+        return _merge(work, steps, by_link, by_text)
     found = by_link if by_link is not None else by_text
     if found is not None:
         return found
     ref = work.new_story(canonical)
     steps.append(NewStory(ref, canonical, item.title))
     return ref
+
+
+def _join_copies(
+    work: _Working, steps: list[Step], obs: Observed, source: Source, story: int, dated: datetime
+) -> int:
+    """The story of a stored item fingerprinted for the first time (it newly matches).
+
+    Only items that match are fingerprinted (watcher.pipeline.analysis), so this item's
+    text copies from other sources may have been recorded, and alerted, as a story of
+    their own while it matched nothing. They are one story (SPEC §6): the two merge,
+    and what the copies were alerted for counts for this item too.
+    """
+    by_text = _story_by_text(work, obs, source, dated)
+    if by_text is None or by_text == story:
+        return story
+    return _merge(work, steps, story, by_text)
+
+
+def _story_by_text(work: _Working, obs: Observed, source: Source, dated: datetime) -> int | None:
+    """The story whose stored copy of another source is most like the item's text."""
+    assert obs.fingerprint is not None
+    candidates = [
+        c if (s := work.resolve(c.story_id)) == c.story_id else _restory(c, s)
+        for c in work.snapshot.candidates.get(obs.key, ())
+    ]
+    return stories.choose_story(obs.fingerprint, source.name, dated, candidates)
+
+
+def _merge(work: _Working, steps: list[Step], one: int, other: int) -> int:
+    """Fold two stories into the older one; returns it."""
+    keep, drop = sorted((one, other), key=_order)
+    steps.append(Merge(keep, drop))
+    work.merge(keep, drop)
+    return keep
 
 
 def _restory(candidate: stories.Candidate, story: int | None) -> stories.Candidate:

@@ -50,6 +50,9 @@ class KnownItem:
     content_hash: str | None
     story_id: int | None
     first_poll: bool = False  # recorded by its source's first poll (its back catalogue)
+    # A story fingerprint is stored for it: it matched a watchlist in some version
+    # (only candidates are fingerprinted; watcher.pipeline.analysis).
+    fingerprinted: bool = True
 
 
 @dataclass(frozen=True)

@@ -389,8 +389,10 @@ class Store:
         for chunk in _chunks(sorted(set(values))):
             marks = ",".join("?" * len(chunk))
             yield from self.db.execute(
-                f"SELECT id, key, canonical, title, content_hash, story_id, first_poll "
-                f"FROM items WHERE source = ? AND {column} IN ({marks}) ORDER BY id",
+                f"SELECT id, key, canonical, title, content_hash, story_id, first_poll, "
+                f"EXISTS (SELECT 1 FROM item_fingerprints f WHERE f.item_id = items.id) "
+                f"AS fingerprinted FROM items WHERE source = ? AND {column} IN ({marks}) "
+                f"ORDER BY id",
                 (source, *chunk),
             )
 
@@ -500,7 +502,7 @@ class Store:
         needing = [
             (o, min(o.item.when or now, now))
             for o in observed
-            if o.fingerprint is not None and (o.known is None or o.known.story_id is None)
+            if o.fingerprint is not None and (o.known is None or not _storied_by_text(o.known))
         ]
         if not needing:
             return {}
@@ -1183,5 +1185,18 @@ def _daemon_state(row: Any, heartbeat: str) -> DaemonState:
     )
 
 
+def _storied_by_text(known: KnownItem) -> bool:
+    """Whether a stored item's story already took its text copies into account: it has a
+    story and a fingerprint (an item first fingerprinted now, because it newly matches, is
+    looked up like a new one; watcher.pipeline.plan)."""
+    return known.story_id is not None and known.fingerprinted
+
+
 def _known_item(row: sqlite3.Row) -> KnownItem:
-    return KnownItem(row["id"], row["content_hash"], row["story_id"], bool(row["first_poll"]))
+    return KnownItem(
+        row["id"],
+        row["content_hash"],
+        row["story_id"],
+        bool(row["first_poll"]),
+        bool(row["fingerprinted"]),
+    )

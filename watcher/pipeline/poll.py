@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from watcher.fetch.client import GLOBAL_LIMIT, Conditional, Fetcher
@@ -30,7 +30,8 @@ from watcher.models import Alert, Config, FetchResult, Item, Source
 from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
 from watcher.pipeline.plan import Observed, plan_poll
 from watcher.pipeline.pool import ParsePool
-from watcher.sources import SourceError, parse_document, parse_items
+from watcher.sources import SourceError, parse_document
+from watcher.sources.limits import TEXT_MAX
 from watcher.store import evidence
 from watcher.store.records import LeaseLost, StoreUnavailable
 from watcher.store.sqlite import KnownItem, Store
@@ -199,12 +200,19 @@ class Pipeline:
             return report
         tz = self.config.settings.timezone
         origin: dict[int, FetchResult] = {}  # id(item) → the child sitemap it came from
+        # Items older than max_age can never alert, and past retention their text is not
+        # kept for search (SPEC §12) either: the parser drops them (sources.limits).
+        settings = self.config.settings
+        since = now - timedelta(seconds=max(settings.max_age, settings.retention))
         try:
             if self.parse_pool is not None:
-                parsed = await self.parse_pool.parse(source, result, tz, self.config.watchlists)
+                parsed = await self.parse_pool.parse(
+                    source, result, tz, self.config.watchlists, since=since
+                )
             else:
-                parsed = await asyncio.to_thread(parse_document, source, result, tz)
+                parsed = await asyncio.to_thread(parse_document, source, result, tz, since=since)
             items = list(parsed.items)
+            too_old, cut = parsed.too_old, list(parsed.cut)
             # An index (a sitemap index) lists further documents of this source, newest
             # first and already capped by its parser: their items are the source's.
             for child_url in parsed.children:
@@ -214,7 +222,13 @@ class Pipeline:
                 if child.error is not None:
                     error = f"{source.kind} {child_url}: {child.error}"
                     return self._failed(source, report, error, child.retry_after)
-                for item in await asyncio.to_thread(parse_items, source, child, tz):
+                read = await asyncio.to_thread(parse_document, source, child, tz, since=since)
+                if read.children:
+                    raise SourceError(
+                        f"an index of {len(read.children)} documents, not a list of items"
+                    )
+                too_old, cut = too_old + read.too_old, cut + list(read.cut)
+                for item in read.items:
                     origin[id(item)] = child
                     items.append(item)
         except SourceError as exc:
@@ -260,8 +274,15 @@ class Pipeline:
         extra = {k: p.text for k, p in pages.items()}
         observed = await self._observe(source, keyed, known, extra)
         documents = {k: origin.get(id(i), result) for k, i in keyed.items() if id(i) in origin}
-        self._record(source, result, observed, report, pages, documents)
-        report.items = len(keyed)
+        if cut:
+            warning = (
+                f"{len(cut)} item(s) longer than {TEXT_MAX:,} characters of text, read only "
+                f"that far: {cut[0]!r}"
+            )
+            log.warning("event=item-text-cut source=%s items=%d", source.name, len(cut))
+            self.store.record_warning(source.name, source.url, self.clock(), warning)
+        self._record(source, result, observed, report, pages, documents, too_old=too_old)
+        report.items = len(keyed) + too_old
         return report
 
     def _failed(
@@ -314,10 +335,16 @@ class Pipeline:
         report: PollReport,
         pages: Mapping[str, Page] | None = None,
         documents: Mapping[str, FetchResult] | None = None,
+        *,
+        too_old: int = 0,
     ) -> None:
         """Record the poll in one transaction: one batched read (the snapshot), the pure
         decision (watcher.pipeline.plan.plan_poll), one write (Store.apply_plan), then the
-        evidence of its alerts and the source's new state."""
+        evidence of its alerts and the source's new state.
+
+        `too_old`: items the parser dropped as older than max_age. A first poll counts
+        them as seen, so that a source whose feed held only old items is not on its first
+        poll again next time (Store.has_items)."""
         now = self.clock()
         settings = self.config.settings
         # Inside an outer transaction (`once --dry-run` rolls everything back) no
@@ -343,6 +370,7 @@ class Pipeline:
                     skipped.title[:80],
                     skipped.reason,
                 )
+            seen = plan.new_items + (too_old if snapshot.first_poll else 0)
             recorded = self.store.apply_plan(plan, source=source.name, now=now)
             kept_evidence = evidence.Batch(settings.state_dir)
             for step, alert_id, _item_id in recorded:
@@ -370,8 +398,8 @@ class Pipeline:
                 now,
                 etag=result.etag,
                 last_modified=result.last_modified,
-                new_items=plan.new_items,
+                new_items=seen,
             )
             self.store.set_moved_to(source.name, source.url, result.moved_to)
-        report.new_items = plan.new_items
+        report.new_items = seen
         report.changed_items = plan.changed_items

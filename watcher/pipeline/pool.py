@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
 from importlib.machinery import ModuleSpec
 from typing import TypeVar
 
@@ -190,21 +192,15 @@ class ParsePool:
         result: FetchResult,
         tz: str,
         watchlists: tuple[Watchlist, ...] = (),
+        *,
+        since: datetime | None = None,
     ) -> Parsed:
         """What a fetched body holds (`parse_document`); raises SourceError with a
         readable reason."""
+        parse = functools.partial(parse_document, source, result, tz, since=since)
         if source.kind != "feed" or len(result.body or b"") < MIN_POOL_BYTES:
-            return await asyncio.to_thread(parse_document, source, result, tz)
-        return await self._run(
-            watchlists,
-            "parse",
-            source.name,
-            parse_document,
-            lambda: parse_document(source, result, tz),
-            source,
-            result,
-            tz,
-        )
+            return await asyncio.to_thread(parse)
+        return await self._run(watchlists, "parse", source.name, parse, parse)
 
     async def analyse(
         self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]

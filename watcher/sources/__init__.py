@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from watcher.models import FetchResult, Item, Source
 from watcher.sources.base import Parsed, SourceError
 from watcher.sources.feed import parse_feed
 from watcher.sources.html import parse_html_list
+from watcher.sources.limits import trim
 from watcher.sources.sitemap import read_sitemap_document
 
 Parser = Callable[[Source, FetchResult, str], Parsed]
@@ -85,22 +87,30 @@ KIND_KEYS: tuple[str, ...] = tuple(
 )
 
 
-def parse_document(source: Source, result: FetchResult, tz: str = "UTC") -> Parsed:
+def parse_document(
+    source: Source, result: FetchResult, tz: str = "UTC", *, since: datetime | None = None
+) -> Parsed:
     """The items of a fetched body, or the further documents it lists; raises
     SourceError with a readable reason.
 
     `tz` is the configured timezone (settings.timezone), for dates without a zone.
+    Items dated before `since` (the poll's time less `max_age`) are dropped, and every
+    item is brought within watcher.sources.limits' bounds on title and text.
     """
     kind = KINDS.get(source.kind)
     if kind is None:
         raise SourceError(f"source kind {source.kind!r} is not supported yet")
-    return kind.parse(source, result, tz)
+    parsed = kind.parse(source, result, tz)
+    trimmed = trim(parsed.items, since)
+    return Parsed(trimmed.items, parsed.children, trimmed.too_old, trimmed.cut)
 
 
-def parse_items(source: Source, result: FetchResult, tz: str = "UTC") -> list[Item]:
+def parse_items(
+    source: Source, result: FetchResult, tz: str = "UTC", *, since: datetime | None = None
+) -> list[Item]:
     """The items of a fetched body; raises SourceError for an unreadable body and for
     an index, whose items are in the documents it lists (see `parse_document`)."""
-    parsed = parse_document(source, result, tz)
+    parsed = parse_document(source, result, tz, since=since)
     if parsed.children:
         raise SourceError(f"an index of {len(parsed.children)} documents, not a list of items")
     return parsed.items

@@ -22,6 +22,8 @@ class Parsed:
 
     items: list[Item]
     children: tuple[str, ...] = ()
+    too_old: int = 0  # items dropped while parsing: older than max_age (sources.limits)
+    cut: tuple[str, ...] = ()  # titles of items whose text was cut (sources.limits)
 
 
 _KHMER_DIGITS = str.maketrans("០១២៣៤៥៦៧៨៩", "0123456789")

@@ -397,8 +397,13 @@ class Store:
             )
 
     def has_items(self, source: str) -> bool:
-        """Whether any item of this source was ever recorded (not a first poll)."""
-        row = self.db.execute("SELECT 1 FROM items WHERE source = ? LIMIT 1", (source,))
+        """Whether any item of this source was ever recorded or seen (not a first poll):
+        a first poll whose items were all older than max_age stored none, but saw them."""
+        row = self.db.execute(
+            "SELECT 1 FROM items WHERE source = ? UNION ALL "
+            "SELECT 1 FROM sources WHERE name = ? AND items_seen > 0 LIMIT 1",
+            (source, source),
+        )
         return row.fetchone() is not None
 
     def story_by_canonical(self, canonical: str) -> int | None:

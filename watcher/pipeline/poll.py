@@ -373,8 +373,9 @@ class Pipeline:
             seen = plan.new_items + (too_old if snapshot.first_poll else 0)
             recorded = self.store.apply_plan(plan, source=source.name, now=now)
             kept_evidence = evidence.Batch(settings.state_dir)
+            by_key = {o.key: o for o in observed} if recorded else {}
             for step, alert_id, _item_id in recorded:
-                obs = next(o for o in observed if o.key == step.key)
+                obs = by_key[step.key]
                 if keep_evidence:
                     page = (pages or {}).get(obs.key)
                     kept = kept_evidence.keep_for_alert(

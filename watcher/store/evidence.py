@@ -87,6 +87,8 @@ class Batch:
         self._sidecars: dict[Path, dict[str, Any]] = {}
         self._changed: set[Path] = set()
         self._made: set[Path] = set()
+        # A poll's alerts from one feed share its body: hashed once, not once per alert.
+        self._hashed: dict[int, tuple[bytes, str]] = {}
 
     def keep(
         self,
@@ -106,7 +108,10 @@ class Batch:
         Idempotent: the same bytes are written once, and the sidecar gains a fetch
         entry only for a URL it does not list yet.
         """
-        doc_hash = sha256(document)
+        held = self._hashed.get(id(document))
+        if held is None or held[0] is not document:
+            held = self._hashed[id(document)] = (document, sha256(document))
+        doc_hash = held[1]
         text_bytes = text.encode("utf-8")
         text_hash = sha256(text_bytes)
         doc_rel = f"{EVIDENCE_DIR}/{doc_hash[:2]}/{doc_hash}{suffix}"

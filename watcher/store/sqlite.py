@@ -124,11 +124,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        # 16 MB of page cache (SQLite's default is 2 MB): the story band index takes
-        # its keys at random places, and at 1,000 sources a first poll writes a million
-        # of them; with the default cache most inserts read their page back in
-        # (bench/poll.py: band inserts ~2x faster with 8x the cache).
-        self.db.execute("PRAGMA cache_size=-16384")
+        # 4 MB of page cache (SQLite's default is 2 MB). It was 16 MB while every item's
+        # story bands were indexed (a million random-place keys on a first poll of 1,000
+        # sources); only candidates are now (issue 17), and the cache is resident memory.
+        self.db.execute("PRAGMA cache_size=-4096")
         self._depth = 0
         self._rehearsal = False  # inside atomic(rollback=True)
         self._group: float | None = None  # seconds between commits inside grouped()

@@ -158,3 +158,15 @@ def test_untitled_entries_without_guid_or_link_are_not_one_item() -> None:
     assert len(key_items([first, second])) == 2
     assert len(key_items(dated)) == 2
     assert item_key(first) == item_key(first)  # still stable from poll to poll
+
+
+def test_the_plain_path_shortcut_changes_nothing_percent_normalising_would_keep() -> None:
+    from watcher.identity import keys
+
+    plain = ["/", "/a/b", "/news/2026/11/nig-sub-decree-adopted", "/p;q=1", "/~u/x.html", "/a'b"]
+    for path in plain:
+        assert keys._PLAIN_PATH.fullmatch(path)
+        assert keys._normalise_percent(path, safe=keys._PATH_SAFE) == path
+    for path in ["/a%20b", "/ក", "/a b", "/a|b", "/[x]", '/a"b']:
+        assert not keys._PLAIN_PATH.fullmatch(path)  # these take the slow path
+    assert keys.canonical_url("http://x.org/%e1%9e%80") == keys.canonical_url("http://x.org/ក")

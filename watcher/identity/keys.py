@@ -61,6 +61,11 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "at_", "itm_")
 # `?outputType=amp` in _is_tracking, the `amp.` host in canonical_url.
 _AMP_PATH = re.compile(r"(?:/amp)+/?$|/amp(?=/)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# A path that percent-normalising leaves as it is (most paths): no "%", only
+# characters `quote` keeps.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
+_SLASH_RUN = re.compile(r"/{2,}")
 
 
 def _is_tracking(name: str, value: str) -> bool:
@@ -95,9 +100,13 @@ def _cleaned(url: str, *, fold_host: bool) -> tuple[str, str, str, str] | None:
         host = host[len("amp.") :]
     port = port_number if port_number and port_number != _DEFAULT_PORTS.get(parts.scheme) else None
     netloc = f"{host}:{port}" if port else host
-    path = _normalise_percent(parts.path, safe="/:@!$&'()*+,;=-._~")
+    path = parts.path
+    if not _PLAIN_PATH.fullmatch(path):
+        path = _normalise_percent(path, safe=_PATH_SAFE)
     path = _AMP_PATH.sub("", path)
-    path = re.sub(r"/{2,}", "/", path).rstrip("/")
+    path = _SLASH_RUN.sub("/", path).rstrip("/")
+    if not parts.query:
+        return parts.scheme.lower(), netloc, path, ""
     query = sorted(
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k, v)
     )
@@ -173,21 +182,25 @@ def key_items(items: Iterable[Item]) -> dict[str, Item]:
     gives to items with different titles (every entry links to the same index page) is
     not an identity: such items are keyed by guid, else by title and date.
     """
-    listed = list(items)
+    listed = [(item, _link(item)) for item in items]
     links_of_guid: dict[str, set[str | None]] = {}
     titles_of_link: dict[str, set[str]] = {}
-    for item in listed:
-        link = _link(item)
+    for item, link in listed:
         if item.guid and item.guid.strip():
             links_of_guid.setdefault(item.guid.strip(), set()).add(link)
         if link is not None:
-            titles_of_link.setdefault(link, set()).add(normalise(item.title))
+            titles_of_link.setdefault(link, set()).add(item.title)
+    # A link names one article when its items' headlines are one headline once
+    # normalised (only links with differing raw headlines need normalising).
+    one_title = {
+        link: len(titles) == 1 or len({normalise(t) for t in titles}) == 1
+        for link, titles in titles_of_link.items()
+    }
     keyed: dict[str, Item] = {}
-    for item in listed:
-        link = _link(item)
+    for item, link in listed:
         guid = item.guid.strip() if item.guid else ""
         use_guid = bool(guid) and len(links_of_guid[guid]) == 1
-        use_link = link is not None and len(titles_of_link[link]) == 1
+        use_link = link is not None and one_title[link]
         keyed.setdefault(_key(item, use_guid=use_guid, use_link=use_link), item)
     return keyed
 
@@ -267,5 +280,8 @@ def names_one_article(canonical: str, title: str, titles_with_link: Iterable[str
     """
     if "/" not in canonical and "?" not in canonical:
         return False
+    others = [other for other in titles_with_link if other != title]
+    if not others:  # the usual case: normalising equal headlines would only cost time
+        return True
     ours = normalise(title)
-    return all(normalise(other) == ours for other in titles_with_link)
+    return all(normalise(other) == ours for other in others)

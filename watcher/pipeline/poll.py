@@ -342,7 +342,7 @@ class Pipeline:
         decision (watcher.pipeline.plan.plan_poll), one write (Store.apply_plan), then the
         evidence of its alerts and the source's new state.
 
-        `too_old`: items the parser dropped as older than max_age. A first poll counts
+        `too_old`: items the parser dropped as older than max_age and retention. A first poll counts
         them as seen, so that a source whose feed held only old items is not on its first
         poll again next time (Store.has_items)."""
         now = self.clock()

@@ -14,7 +14,9 @@ How it works, and why (one module each):
 - `loader`: checks that span tables (duplicate names, references between watchlists,
   sources and channels, the people file) run afterwards over the raw data, so one broken
   entry does not hide the mistakes in the others. `channel_urls` fills `${VAR}` in
-  channel URLs; `people` reads the people CSV; `issues` holds `ConfigIssue`.
+  channel URLs and has Apprise check them in a child process (`watcher.channel_check`,
+  so that Apprise's plugins stay out of this process); `people` reads the people CSV;
+  `issues` holds `ConfigIssue`.
 
 Field names in issues follow one convention: `settings.KEY`, and `TABLE[NAME].KEY` for
 entries of `[[sources]]`, `[[watchlists]]` and `[[channels]]`, where NAME is the entry's

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
-from watcher.channel_check import ChannelCheck
 from watcher.logs import redact, redaction_filter, secrets_of, setup_logging
 from watcher.runner.loading import config_path as _config_path
 from watcher.runner.loading import load as _load
@@ -216,7 +215,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     # The child that checks the channel URLs loads Apprise while this process imports
     # the config code, reads the config and imports the pipeline; a refused URL is
     # still exit 2 before the state is opened or anything polled.
-    loaded = _read(args, defer_channel_check=True, channel_check=ChannelCheck())
+    loaded = _read(args, defer_channel_check=True)
     if loaded is None:
         return EXIT_USAGE
     import asyncio
@@ -423,7 +422,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # Checked here so that a missing config or an unusable state folder is one line and
     # an exit status, not a traceback from inside the daemon, which is given this config.
-    loaded = _read(args, defer_channel_check=True, channel_check=ChannelCheck())
+    loaded = _read(args, defer_channel_check=True)
     if loaded is None:
         return EXIT_USAGE
     from watcher.runner.run import run_daemon  # imported while the channel URLs are checked

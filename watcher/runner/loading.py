@@ -2,9 +2,9 @@
 
 Every problem is printed (`FILE:LINE: field: message`) and the command gets None, so
 it exits 2. Imported by the command line before anything heavy: the config package
-(pydantic, the loader) is imported only when a config is read, after `watcher once` and
-`watcher run` have started the child that checks the channel URLs with Apprise
-(watcher.channel_check), so that both run at once.
+(pydantic, the loader) is imported only when a config is read, after the child that
+checks the channel URLs with Apprise (watcher.channel_check) has been started, so that
+both run at once.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from watcher.channel_check import ChannelCheck
+
 if TYPE_CHECKING:
-    from watcher.channel_check import ChannelCheck
     from watcher.config import LoadedConfig
     from watcher.models import Config
 
@@ -34,16 +35,18 @@ def read(
     need_secrets: bool = True,
     probe_state: bool = False,
     defer_channel_check: bool = False,
-    channel_check: ChannelCheck | None = None,
 ) -> LoadedConfig | None:
     """Load the config, printing every problem; None when it is invalid.
 
     `need_secrets=False` (commands that send nothing): channels whose `${VAR}` are not set
     are named on stderr as not checked, and the command goes on without them.
     `defer_channel_check=True`: Apprise's check of the channel URLs may still be running;
-    `resolve_channels` collects it before anything is polled or written. `channel_check`:
-    the child started to check the channel URLs (stopped here if the load fails early).
+    `resolve_channels` collects it before anything is polled or written.
     """
+    # The child that checks the channel URLs starts first: it loads Apprise while this
+    # process imports the config code and reads the config (it is stopped if there
+    # turns out to be nothing to check).
+    channel_check = ChannelCheck()
     from watcher.config import ConfigError, read_config
 
     path = config_path(args)
@@ -56,8 +59,7 @@ def read(
             "-c FILE or the environment variable WATCHER_CONFIG",
             file=sys.stderr,
         )
-        if channel_check is not None:
-            channel_check.close()
+        channel_check.close()
         return None
     try:
         loaded = read_config(

@@ -8,7 +8,6 @@ command: `once` reports it and exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -19,21 +18,25 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from watcher import __version__
-from watcher.config import ConfigError, LoadedConfig, default_config_path, read_config
-from watcher.config.state_dir import state_dir_problem
-from watcher.delivery.messages import channel_kind, render_notice
-from watcher.delivery.transport import apprise_send
 from watcher.logs import redact, redaction_filter, secrets_of, setup_logging
-from watcher.matching import Matcher
-from watcher.models import Config
-from watcher.pipeline.poll import utcnow
-from watcher.runner.export import export_row, write_csv
-from watcher.runner.once import plural, run_once
-from watcher.store.backend import open_store, state_exists
-from watcher.store.sqlite import DB_NAME, Store
+from watcher.runner.loading import config_path as _config_path
+from watcher.runner.loading import load as _load
+from watcher.runner.loading import read as _read
+from watcher.runner.loading import resolve_channels as _resolve_channels
+
+if TYPE_CHECKING:
+    from watcher.models import Config
+    from watcher.store.sqlite import Store
+
+# Most imports are inside the commands that use them: `watcher once` from cron starts
+# the child that checks its channel URLs with Apprise first, so that Apprise loads
+# while this process imports the config code, and reaches its first request without
+# the matcher, the delivery code or the web pages (docs/performance.md, "Start-up and
+# the channel check").
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -108,56 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_path(args: argparse.Namespace) -> Path:
-    return Path(args.config) if args.config else default_config_path(os.environ)
-
-
-def _read(
-    args: argparse.Namespace, *, need_secrets: bool = True, probe_state: bool = False
-) -> LoadedConfig | None:
-    """Load the config, printing every problem; None when it is invalid.
-
-    `need_secrets=False` (commands that send nothing): channels whose `${VAR}` are not set
-    are named on stderr as not checked, and the command goes on without them.
-    """
-    path = _config_path(args)
-    if not args.config and not path.exists():
-        # Run from another folder, the default relative path finds nothing: say how to
-        # point at the config rather than only "No such file or directory".
-        where = "$WATCHER_CONFIG" if os.environ.get("WATCHER_CONFIG") else f"in {Path.cwd()}"
-        print(
-            f"{path}:0: config: no config file ({where}); point at the config with "
-            "-c FILE or the environment variable WATCHER_CONFIG",
-            file=sys.stderr,
-        )
-        return None
-    try:
-        loaded = read_config(path, os.environ, need_secrets=need_secrets, probe_state=probe_state)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return None
-    for channel, names in loaded.unchecked:
-        variables = f"variable {names[0]} is"
-        if len(names) > 1:
-            variables = f"variables {', '.join(names)} are"
-        print(
-            f"watcher: channel {channel} not checked: environment {variables} not set "
-            f"({args.command} sends nothing, so it goes on)",
-            file=sys.stderr,
-        )
-    return loaded
-
-
-def _load(args: argparse.Namespace, *, need_secrets: bool = True) -> Config | None:
-    """Load the config, printing every problem; None when it is invalid (see `_read`)."""
-    loaded = _read(args, need_secrets=need_secrets)
-    return loaded.config if loaded is not None else None
-
-
 def _usable_state(config: Config) -> None:
     """Create the state folder if needed and make sure it can be written; raise
     `StateUnusable` with one line saying why not."""
+    from watcher.config.state_dir import state_dir_problem
+
     problem = state_dir_problem(config.settings.state_dir, keep=True)
     if problem is not None:
         raise _state_error(config, problem)
@@ -179,6 +137,8 @@ def _protect_secrets(config: Config) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from watcher.runner.once import plural
+
     loaded = _read(args, probe_state=True)
     if loaded is None:
         return EXIT_USAGE
@@ -208,6 +168,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _open_store(config: Config, *, dry_run: bool = False) -> Store:
     """The state's store; raises `StateUnusable` when the state folder cannot be used."""
+    from watcher.store.backend import open_store
+
     try:
         if not dry_run:
             _usable_state(config)
@@ -226,6 +188,9 @@ def _state_exists(config: Config) -> bool:
     unless the folder could never be made: then `once` would fail too, and saying "run
     `watcher once` first" would send staff in a circle.
     """
+    from watcher.config.state_dir import state_dir_problem
+    from watcher.store.backend import state_exists
+
     try:
         if state_exists(config.settings):
             return True
@@ -238,6 +203,8 @@ def _state_exists(config: Config) -> bool:
 
 
 def _open_existing_store(config: Config) -> Store:
+    from watcher.store.backend import open_store
+
     try:
         return open_store(config.settings)
     except (OSError, sqlite3.Error) as error:
@@ -245,7 +212,17 @@ def _open_existing_store(config: Config) -> Store:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    config = _load(args)
+    # The child that checks the channel URLs loads Apprise while this process imports
+    # the config code, reads the config and imports the pipeline; a refused URL is
+    # still exit 2 before the state is opened or anything polled.
+    loaded = _read(args, defer_channel_check=True)
+    if loaded is None:
+        return EXIT_USAGE
+    import asyncio
+
+    from watcher.runner.once import run_once
+
+    config = _resolve_channels(loaded)
     if config is None:
         return EXIT_USAGE
     _protect_secrets(config)
@@ -261,6 +238,9 @@ def _when(value: datetime | None, tz: ZoneInfo) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from watcher.pipeline.poll import utcnow
+    from watcher.store.sqlite import DB_NAME
+
     config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
@@ -341,6 +321,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_test_notify(args: argparse.Namespace) -> int:
+    from watcher.delivery.messages import channel_kind, render_notice
+    from watcher.delivery.transport import apprise_send
+
     config = _load(args)
     if config is None:
         return EXIT_USAGE
@@ -371,12 +354,15 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from watcher.matching import Matcher
     from watcher.runner.explain import explain_target
 
     config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
     try:
+        import asyncio
+
         texts = asyncio.run(explain_target(config, args.target))
     except OSError as exc:
         print(f"cannot read {args.target}: {exc}", file=sys.stderr)
@@ -400,6 +386,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from watcher.runner.export import export_row, write_csv
+
     config = _load(args, need_secrets=False)
     if config is None:
         return EXIT_USAGE
@@ -432,15 +420,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from watcher.runner.run import run_daemon
-
     # Checked here so that a missing config or an unusable state folder is one line and
-    # an exit status, not a traceback from inside the daemon (run_daemon loads it again).
-    config = _load(args)
+    # an exit status, not a traceback from inside the daemon, which is given this config.
+    loaded = _read(args, defer_channel_check=True)
+    if loaded is None:
+        return EXIT_USAGE
+    from watcher.runner.run import run_daemon  # imported while the channel URLs are checked
+
+    config = _resolve_channels(loaded)
     if config is None:
         return EXIT_USAGE
     _usable_state(config)
-    return run_daemon(_config_path(args), verbose=args.verbose)
+    return run_daemon(_config_path(args), verbose=args.verbose, config=config)
 
 
 def _web_unavailable(config: Config, command: str) -> bool:

@@ -14,7 +14,9 @@ How it works, and why (one module each):
 - `loader`: checks that span tables (duplicate names, references between watchlists,
   sources and channels, the people file) run afterwards over the raw data, so one broken
   entry does not hide the mistakes in the others. `channel_urls` fills `${VAR}` in
-  channel URLs; `people` reads the people CSV; `issues` holds `ConfigIssue`.
+  channel URLs and has Apprise check them in a child process (`watcher.channel_check`,
+  so that Apprise's plugins stay out of this process); `people` reads the people CSV;
+  `issues` holds `ConfigIssue`.
 
 Field names in issues follow one convention: `settings.KEY`, and `TABLE[NAME].KEY` for
 entries of `[[sources]]`, `[[watchlists]]` and `[[channels]]`, where NAME is the entry's
@@ -29,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from watcher.channel_check import ChannelCheck
+from watcher.config.channel_urls import PendingChannelCheck
 from watcher.config.issues import ConfigError, ConfigIssue
 from watcher.config.loader import Loader
 from watcher.config.people import load_people
@@ -72,12 +76,24 @@ class LoadedConfig:
     `people_counts`: each people list, as the config names it, and how many people it holds.
     `unchecked`: with `need_secrets=False`, each channel whose `${VAR}` are not set, and
     those variables; such a channel's `url` is empty.
+    `pending_channels`: with `defer_channel_check=True`, Apprise's check of the channel
+    URLs, still running; resolve it (`resolve_channels`) before polling or writing.
     """
 
     config: Config
     warnings: tuple[ConfigIssue, ...] = ()
     people_counts: tuple[tuple[str, int], ...] = ()
     unchecked: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    pending_channels: PendingChannelCheck | None = None
+
+    def resolve_channels(self) -> Config:
+        """The config once Apprise accepts every channel URL; raises `ConfigError` with
+        each refused one (`FILE:LINE: field: message`) otherwise. Waits for the check."""
+        if self.pending_channels is not None:
+            issues = self.pending_channels.issues()
+            if issues:
+                raise ConfigError(issues)
+        return self.config
 
 
 def read_config(
@@ -86,20 +102,33 @@ def read_config(
     *,
     need_secrets: bool = True,
     probe_state: bool = False,
+    defer_channel_check: bool = False,
+    channel_check: ChannelCheck | None = None,
 ) -> LoadedConfig:
     """Read and validate the config at `path`, like `load_config`, keeping what `check` shows.
 
     `need_secrets=False` is for commands that send nothing (`status`, `export`, `explain`):
     a channel whose variables are not set is listed in `unchecked` instead of failing.
     `probe_state=True` (for `check`) also makes sure `state_dir` can be created and written.
+    `defer_channel_check=True` (for `once` and `run`): when nothing else is wrong, return
+    while Apprise's check of the channel URLs still runs in a child process; the caller
+    calls `resolve_channels()` just before it polls. Otherwise the load waits for it.
+    `channel_check`: a child started early to check the channel URLs (`once` starts it
+    before it imports the config code); it is given the URLs, or stopped on an error.
     """
     loader = Loader(
         Path(path),
         os.environ if environ is None else environ,
         need_secrets=need_secrets,
         probe_state=probe_state,
+        defer_channel_check=defer_channel_check,
+        channel_check=channel_check,
     )
-    config = loader.load()
+    try:
+        config = loader.load()
+    finally:
+        if channel_check is not None and channel_check.urls is None:
+            channel_check.close()  # the load stopped before the channels: not needed
     if loader.issues or config is None:
         raise ConfigError(loader.sorted_issues())
     return LoadedConfig(
@@ -107,6 +136,7 @@ def read_config(
         warnings=tuple(sorted(loader.warnings, key=lambda i: (i.file, i.line))),
         people_counts=tuple(loader.people_counts.items()),
         unchecked=tuple((name, tuple(names)) for name, names in loader.unchecked.items()),
+        pending_channels=loader.pending_channels,
     )
 
 

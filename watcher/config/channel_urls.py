@@ -3,15 +3,22 @@
 Secrets (tokens, passwords, phone numbers) stay out of the config file: a channel URL
 names environment variables instead (SPEC §7). Messages name the variable or the URL's
 scheme only, never the rest of the URL.
+
+Apprise's check runs in a short-lived child process (`watcher.channel_check`, one per
+config load for every channel), so that a process that sends nothing never loads
+Apprise's ~34 MB of plugins; `watcher once` and `watcher run` start it before they read
+the config and collect the verdicts just before the first poll (`PendingChannelCheck`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from watcher.channel_check import ChannelCheck
+from watcher.config.issues import ConfigIssue
 
 _ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -23,7 +30,24 @@ def expand_channel_url(template: str, environ: Mapping[str, str]) -> tuple[str |
     Returns `(url, [])`, or `(None, problems)`: every variable that is unset or empty
     and every malformed reference, else the one reason Apprise refuses the URL.
     Messages name the variable or the URL's scheme only: the rest of a channel URL
-    holds tokens, passwords or phone numbers (SPEC §7).
+    holds tokens, passwords or phone numbers (SPEC §7). (One URL, one child process:
+    the config loader batches its channels with `fill_channel_url` and `ChannelCheck`.)
+    """
+    url, problems = fill_channel_url(template, environ)
+    if url is None:
+        return None, problems
+    check = ChannelCheck()
+    check.submit([url])
+    if not check.verdicts()[0]:
+        return None, [refusal(template)]
+    return url, []
+
+
+def fill_channel_url(template: str, environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """Fill `${VAR}` in `template` from `environ`, without asking Apprise.
+
+    Returns `(url, [])`, or `(None, problems)`: every variable that is unset or empty
+    and every malformed reference.
     """
     problems: list[str] = []
     unset: dict[str, None] = {}  # ordered set: one message naming every missing variable
@@ -53,13 +77,16 @@ def expand_channel_url(template: str, environ: Mapping[str, str]) -> tuple[str |
             problems.append(f"environment variables {', '.join(names)} are {state}")
     if problems:
         return None, problems
-    if not _apprise_accepts(url):
-        scheme = urlsplit(template).scheme or template.split(":", 1)[0][:20]
-        return None, [
-            f'not a URL that Apprise accepts (service "{scheme}://"); '
-            "check its form in the Apprise documentation for that service"
-        ]
     return url, []
+
+
+def refusal(template: str) -> str:
+    """The message for a URL Apprise refuses: it names the service, not the URL."""
+    scheme = urlsplit(template).scheme or template.split(":", 1)[0][:20]
+    return (
+        f'not a URL that Apprise accepts (service "{scheme}://"); '
+        "check its form in the Apprise documentation for that service"
+    )
 
 
 def missing_variables(template: str, environ: Mapping[str, str]) -> list[str]:
@@ -73,22 +100,35 @@ def missing_variables(template: str, environ: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(missing))
 
 
-@contextlib.contextmanager
-def _apprise_quiet() -> Iterator[None]:
-    # Apprise logs the URLs it fails to load (and, at debug level, the ones it loads) with
-    # phone numbers and tokens in them; keep its logger silent while we probe.
-    logger = logging.getLogger("apprise")
-    was_disabled = logger.disabled
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = was_disabled
+@dataclass(frozen=True)
+class ChannelUrl:
+    """Where a channel's `url` is written, and its template (for the refusal message)."""
+
+    file: str
+    line: int
+    field: str
+    template: str
 
 
-def _apprise_accepts(url: str) -> bool:
-    """Whether Apprise can build a notifier from `url` (parses only; sends nothing)."""
-    import apprise  # imported here: loading its plugins takes a noticeable fraction of a second
+class PendingChannelCheck:
+    """The config's channel URLs under check: `issues()` waits for the verdicts.
 
-    with _apprise_quiet():
-        return apprise.Apprise.instantiate(url) is not None
+    `watcher once` and `watcher run` hold one while they import what they need, and
+    resolve it before anything is polled or written; a refused URL is then the same
+    `FILE:LINE: field: message` a synchronous load reports.
+    """
+
+    def __init__(self, places: Sequence[ChannelUrl], check: ChannelCheck | None) -> None:
+        """`check`: a `ChannelCheck` the URLs of `places` were submitted to, in order;
+        None when there are none."""
+        self.places = list(places)
+        self.check = check
+
+    def issues(self) -> list[ConfigIssue]:
+        """The channels whose URL Apprise refuses, in line order (empty: all accepted)."""
+        verdicts = self.check.verdicts() if self.check is not None else []
+        return [
+            ConfigIssue(p.file, p.line, p.field, refusal(p.template))
+            for p, ok in zip(self.places, verdicts, strict=True)
+            if not ok
+        ]

@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from watcher.config.channel_urls import expand_channel_url, missing_variables
+from watcher.channel_check import ChannelCheck
+from watcher.config.channel_urls import (
+    ChannelUrl,
+    PendingChannelCheck,
+    fill_channel_url,
+    missing_variables,
+)
 from watcher.config.database import expand_database_url
 from watcher.config.issues import ConfigIssue, os_reason, suggest, unknown_key_message
 from watcher.config.locator import Locator, decode_error_position
@@ -54,16 +60,28 @@ class Loader:
         *,
         need_secrets: bool = True,
         probe_state: bool = False,
+        defer_channel_check: bool = False,
+        channel_check: ChannelCheck | None = None,
     ) -> None:
         """`need_secrets=False`: a channel whose `${VAR}` are not set is listed in
         `unchecked` (with an empty URL) instead of being an error, for commands that send
-        nothing. `probe_state=True`: check that `state_dir` can be created and written."""
+        nothing. `probe_state=True`: check that `state_dir` can be created and written.
+        `defer_channel_check=True`: when nothing else is wrong, `load` returns the Config
+        with Apprise's check of the channel URLs still running in `pending_channels`;
+        the caller must resolve it before it polls or writes anything. `channel_check`:
+        a child already started (and loading Apprise) to check the channel URLs with;
+        otherwise one is started when there are URLs to check."""
         self.path = path
         self.file = str(path)
         self.folder = path.parent
         self.environ = environ
         self.need_secrets = need_secrets
         self.probe_state = probe_state
+        self.defer_channel_check = defer_channel_check
+        self.channel_check = channel_check
+        #: Apprise's check of the channel URLs, when `load` left it to the caller
+        self.pending_channels: PendingChannelCheck | None = None
+        self._channel_urls: list[tuple[ChannelUrl, str]] = []
         self.issues: list[ConfigIssue] = []
         self.warnings: list[ConfigIssue] = []
         #: channel name → the variables that are not set (only with need_secrets=False)
@@ -94,6 +112,8 @@ class Loader:
         sources = [self._source(e, settings) for e in entries["sources"]]
         watchlists = [self._watchlist(e, names["sources"]) for e in entries["watchlists"]]
         channels = [self._channel(e, names["watchlists"]) for e in entries["channels"]]
+        # One child process checks every URL while the rest of the config is read.
+        pending = self._submit_channel_urls()
         self._check_admin_channel(data.get("settings"), names["channels"])
         web = self._web(data.get("web"))
         database = self._database(settings)
@@ -101,6 +121,10 @@ class Loader:
         if settings is not None and self.probe_state:
             self._check_state_dir(settings)
 
+        if self.defer_channel_check and not self.issues and settings is not None:
+            self.pending_channels = pending
+        else:
+            self.issues.extend(pending.issues())
         if self.issues or settings is None:
             return None
         return Config(
@@ -402,18 +426,31 @@ class Loader:
             possible=table.possible,
         )
 
+    def _submit_channel_urls(self) -> PendingChannelCheck:
+        urls = [url for _, url in self._channel_urls]
+        check = self.channel_check
+        if check is None and urls:
+            check = ChannelCheck()
+        if check is not None:
+            check.submit(urls)
+        return PendingChannelCheck([place for place, _ in self._channel_urls], check)
+
     def _expand(self, entry: Entry, template: str) -> str | None:
-        """Fill `${VAR}` from the environment and check Apprise can use the result;
-        report what stops it on the channel's `url` line (see `expand_channel_url`)."""
+        """Fill `${VAR}` from the environment; report what stops it on the channel's
+        `url` line (see `fill_channel_url`). The filled URL is queued for Apprise's
+        check, which `load` runs for every channel at once."""
         if not self.need_secrets:
             missing = missing_variables(template, self.environ)
             if missing:
                 # Nothing is sent through it by this command: no URL needed.
                 self.unchecked[entry.label] = missing
                 return ""
-        url, problems = expand_channel_url(template, self.environ)
+        url, problems = fill_channel_url(template, self.environ)
+        line, field = self.line(entry, "url"), self.field(entry, "url")
         for problem in problems:
-            self.add(self.line(entry, "url"), self.field(entry, "url"), problem)
+            self.add(line, field, problem)
+        if url is not None:
+            self._channel_urls.append((ChannelUrl(self.file, line, field, template), url))
         return url
 
 

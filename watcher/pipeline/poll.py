@@ -34,7 +34,7 @@ from watcher.sources import SourceError, parse_document
 from watcher.sources.limits import TEXT_MAX
 from watcher.store import evidence
 from watcher.store.records import LeaseLost, StoreUnavailable
-from watcher.store.sqlite import KnownItem, Store
+from watcher.store.sqlite import KnownItem, SourceState, Store
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -105,10 +105,14 @@ class Pipeline:
         # As many polls at once as the fetcher makes requests at once: more would only
         # hold fetched bodies in memory while they wait for a worker to parse them.
         gate = asyncio.Semaphore(POLLS_AT_ONCE)
+        # Every source's state in one query rather than one each (a steady cycle is
+        # mostly 304s, whose whole cost is this bookkeeping). Not when instances share
+        # the state: another may poll a source between this read and our claim.
+        states = {} if self.share else self.store.all_source_states()
 
         async def poll(source: Source) -> PollReport:
             async with gate:
-                return await self.poll(source)
+                return await self.poll(source, states.pop(source.name, None))
 
         async def flush_now_and_then() -> None:
             while True:
@@ -123,13 +127,14 @@ class Pipeline:
             finally:
                 flusher.cancel()
 
-    async def poll(self, source: Source) -> PollReport:
+    async def poll(self, source: Source, state: SourceState | None = None) -> PollReport:
         """Poll one source and record what it brought. Never raises: a source problem
         is recorded with its reason, and so is anything unexpected (a bug, a locked or
         full database), so that it cancels neither the other polls nor the daemon's job.
 
         The source is claimed first (a lease, SPEC §11: one instance polls a source at
-        a time); with one SQLite state every claim succeeds.
+        a time); with one SQLite state every claim succeeds. `state`: the source's
+        stored state when the caller already read it (`poll_all`); else it is read here.
         """
         report = PollReport(source=source.name)
         try:
@@ -147,13 +152,13 @@ class Pipeline:
             report.status, report.error = "waiting", "another instance is polling it"
             return report
         try:
-            return await self._poll_claimed(source)
+            return await self._poll_claimed(source, state)
         finally:
             self.store.release_source(source.name)
 
-    async def _poll_claimed(self, source: Source) -> PollReport:
+    async def _poll_claimed(self, source: Source, state: SourceState | None) -> PollReport:
         try:
-            return await self._poll(source)
+            return await self._poll(source, state)
         except LeaseLost as exc:
             # Our lease lapsed and another instance took the source over: what this
             # poll found is discarded (rolled back), that instance records its own.
@@ -172,10 +177,11 @@ class Pipeline:
                 report.status, report.error = "error", reason
                 return report
 
-    async def _poll(self, source: Source) -> PollReport:
+    async def _poll(self, source: Source, state: SourceState | None = None) -> PollReport:
         report = PollReport(source=source.name)
         now = self.clock()
-        state = self.store.source_state(source.name)
+        if state is None:
+            state = self.store.source_state(source.name)
         if state.retry_after and state.retry_after > now:
             report.status = "waiting"
             report.error = f"server asked to wait until {state.retry_after:%Y-%m-%d %H:%M} UTC"
@@ -188,7 +194,8 @@ class Pipeline:
         if result.error is not None:
             return self._failed(source, report, result.error, result.retry_after)
         if result.not_modified:
-            self.store.set_moved_to(source.name, source.url, result.moved_to)
+            if result.moved_to != state.moved_to:  # else there is nothing to write
+                self.store.set_moved_to(source.name, source.url, result.moved_to)
             self.store.record_success(
                 source.name,
                 source.url,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from watcher.config import ConfigError, load_config
 from watcher.logs import redaction_filter
+from watcher.models import Config
 from watcher.runner.daemon import Daemon
 from watcher.runner.service import InstanceLock
 from watcher.store.backend import open_store
@@ -18,15 +19,20 @@ from watcher.store.backend import open_store
 log = logging.getLogger("watcher.daemon")
 
 
-def run_daemon(config_path: Path, verbose: int = 0) -> int:
-    """`watcher run`: run until SIGTERM; exit status per SPEC §3 (2: bad config)."""
+def run_daemon(config_path: Path, verbose: int = 0, config: Config | None = None) -> int:
+    """`watcher run`: run until SIGTERM; exit status per SPEC §3 (2: bad config).
+
+    `config`: the config at `config_path` as the command line already loaded and checked
+    it (`watcher run` then reads and checks it once, not twice); loaded here when None.
+    """
     del verbose  # the log level is set by the command line before this is called
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
+    if config is None:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            return 2
     redaction_filter().update(config.settings.database_secrets)
     lock = InstanceLock(config.settings.state_dir)
     if not lock.acquire():

@@ -291,8 +291,17 @@ class Store:
     def source_state(self, name: str) -> SourceState:
         """The remembered state of a source (defaults if never polled)."""
         row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            return SourceState(name=name)
+        return SourceState(name=name) if row is None else self._state_of(row)
+
+    def all_source_states(self) -> dict[str, SourceState]:
+        """Every source the store has seen, by name (one query: `once` and the health
+        check read them all each cycle)."""
+        rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
+        return {row["name"]: self._state_of(row) for row in rows}
+
+    @staticmethod
+    def _state_of(row: Any) -> SourceState:
+        """A `sources` row as a `SourceState`."""
         return SourceState(
             name=row["name"],
             etag=row["etag"],
@@ -311,11 +320,6 @@ class Store:
             next_poll=_dt(row["next_poll"]),
             moved_to=row["moved_to"],
         )
-
-    def all_source_states(self) -> dict[str, SourceState]:
-        """Every source the store has seen, by name."""
-        names = [r[0] for r in self.db.execute("SELECT name FROM sources ORDER BY name")]
-        return {name: self.source_state(name) for name in names}
 
     def _ensure_source(self, name: str, url: str) -> None:
         self.db.execute(

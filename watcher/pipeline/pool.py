@@ -62,7 +62,7 @@ log = logging.getLogger("watcher.parallel")
 
 # One worker per core but one, at most 4: the main process (fetching, SQLite) keeps a
 # core busy itself, and workers beyond the other cores only compete with it for CPU
-# while each costs ~50 MB (issue 17: on 2 cores, one worker polled 200 feeds as fast
+# while each costs ~70 MB (issue 17: on 2 cores, one worker polled 200 feeds as fast
 # as two, 70 MB lighter).
 MAX_WORKERS = 4
 # Bodies smaller than this parse faster than they travel to a worker and back.

@@ -113,6 +113,7 @@ def test_a_worker_killed_mid_job_costs_that_job_nothing(
     with caplog.at_level(logging.WARNING, logger="watcher.parallel"):
         assert asyncio.run(kill_mid_job()) == expected  # parsed again, in a thread
     assert "event=pool-broken job=parse source=Feed" in caplog.text
+    assert f"worker {pid} ended (code -9)" in caplog.text
     assert "pool-unusable" not in caplog.text
     # The dead worker was replaced, and the new one answers.
     assert asyncio.run(pool.analyse(WATCHLISTS, "Feed", _jobs())) == analyse(
@@ -141,13 +142,19 @@ def test_jobs_in_progress_finish_with_the_old_watchlists(pool: ParsePool) -> Non
 
     async def both() -> tuple[list[Analysis], list[Analysis]]:
         old = asyncio.create_task(pool.analyse(WATCHLISTS, "Feed", jobs))
-        await asyncio.sleep(0)  # the old job is queued to the old workers
+        while pool._crew is None:  # the old job is queued to the old workers
+            await asyncio.sleep(0)
         first = pool._crew
+        assert first.serves(WATCHLISTS)
         new = await pool.analyse(fewer, "Feed", jobs)  # a reloaded config
         assert pool._crew is not first
+        retired.append(first)
         return list(await old), list(new)
 
+    retired: list[parallel._Crew] = []
     old, new = asyncio.run(both())
+    # The old workers stop once their jobs are done.
+    assert _wait_until(lambda: not retired[0].pids())
     assert old == analyse(Matcher(WATCHLISTS), "Feed", jobs)
     assert new == analyse(Matcher(fewer), "Feed", jobs)
     assert "Decrees" in {m.watchlist for a in old for m in a.matches}

@@ -289,7 +289,10 @@ class _Crew:
             future.set_exception(exc)
             return True
         if answer is None:
-            code = process.poll()
+            try:  # its stdout closed: it has exited or is about to
+                code: int | None = process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                code = None
             future.set_exception(WorkerLost(f"worker {process.pid} ended (code {code})"))
             return False
         ok, value = answer

@@ -55,14 +55,16 @@ def test_a_source_error_in_a_worker_reaches_the_pipeline(pool: ParsePool) -> Non
 def test_a_dead_worker_costs_no_items(pool: ParsePool) -> None:
     body = (DATA / "english.xml").read_bytes()
     expected = _parse(pool, body)  # starts the worker
-    executor = pool._executor
-    assert executor is not None
-    for process in list(executor._processes.values()):  # as the OOM killer would
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(5)
-    assert _parse(pool, body) == expected  # parsed in a thread; the pool is replaced
-    assert pool._executor is not executor
-    assert _parse(pool, body) == expected  # and the new pool works
+    crew = pool._crew
+    assert crew is not None
+    killed = crew.pids()
+    assert killed
+    for pid in killed:  # as the OOM killer would
+        os.kill(pid, signal.SIGKILL)
+    assert _parse(pool, body) == expected  # parsed in a thread; the worker is replaced
+    assert _parse(pool, body) == expected  # and the new worker works
+    assert pool._crew is crew and pool._unusable is None
+    assert crew.pids() and not set(crew.pids()) & set(killed)
 
 
 # -- analysis (matching and fingerprints) in the workers ------------------------------
@@ -103,10 +105,10 @@ def test_a_long_list_is_analysed_in_batches_in_order(
 def test_new_watchlists_start_new_workers(pool: ParsePool) -> None:
     jobs = _jobs()
     asyncio.run(pool.analyse(WATCHLISTS, "Feed", jobs))
-    first = pool._executor
+    first = pool._crew
     fewer = WATCHLISTS[1:]
     found = asyncio.run(pool.analyse(fewer, "Feed", jobs))
-    assert pool._executor is not first
+    assert pool._crew is not first
     assert found == analyse(Matcher(fewer), "Feed", jobs)
     assert all(m.watchlist == "Arrests" for a in found for m in a.matches)
 
@@ -115,11 +117,11 @@ def test_workers_that_cannot_start_leave_the_work_to_threads(tmp_path: Path) -> 
     # No process may be created (fork() failing with EAGAIN, as under a process limit):
     # simulated, since a test cannot take that right from itself alone.
     script = (
-        "import asyncio, errno, multiprocessing.util, sys\n"
+        "import asyncio, errno, subprocess, sys\n"
         "sys.path.insert(0, 'tests')\n"
         "def refuse(*args):\n"
         "    raise BlockingIOError(errno.EAGAIN, 'Resource temporarily unavailable')\n"
-        "multiprocessing.util.spawnv_passfds = refuse\n"
+        "subprocess._fork_exec = refuse\n"
         "from test_parallel import WATCHLISTS, _jobs\n"
         "from watcher.pipeline.pool import ParsePool\n"
         "pool = ParsePool(workers=1)\n"

@@ -9,11 +9,9 @@ made there.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from watcher.identity.stories import NUM_PERM, SEED_KEY, SHINGLE
+from watcher.identity.stories import NUM_PERM, SEED_KEY, SHINGLE, blake2b
 
 
 def _hash_constants(count: int, label: bytes) -> np.ndarray:
@@ -21,7 +19,7 @@ def _hash_constants(count: int, label: bytes) -> np.ndarray:
     # promise to keep across versions: stored signatures must stay comparable.
     words = [
         int.from_bytes(
-            hashlib.blake2b(b"%d" % i, digest_size=8, key=SEED_KEY, person=label).digest(), "little"
+            blake2b(b"%d" % i, digest_size=8, key=SEED_KEY, person=label).digest(), "little"
         )
         for i in range(count)
     ]

@@ -23,7 +23,6 @@ Python and whose package pulls in scipy (1.3 s and 74 MB on every start; docs/pe
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 import sys
@@ -33,6 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from watcher.models import Item
+
+try:
+    # CPython's own BLAKE2, which hashlib.blake2b is: importing hashlib also loads OpenSSL's
+    # libcrypto, ~3.6 MB of resident memory in each pool worker, for hashes it never uses.
+    from _blake2 import blake2b as blake2b
+except ImportError:  # an interpreter without the module
+    from hashlib import blake2b as blake2b
 from watcher.text.normalise import normalise
 
 # Bump METHOD whenever any parameter below changes: stored fingerprints of another method are
@@ -96,9 +102,7 @@ class Candidate:
     numbers: tuple[int, ...] = ()
 
 
-_BAND_HASHES = tuple(
-    hashlib.blake2b(digest_size=8, person=b"band%04d" % band) for band in range(BANDS)
-)
+_BAND_HASHES = tuple(blake2b(digest_size=8, person=b"band%04d" % band) for band in range(BANDS))
 _BAND_BYTES = ROWS * 4  # ROWS unsigned 32-bit values
 _BAND_KEY_FORMAT = struct.Struct(f"<{BANDS}q")  # SQLite integers are signed 64-bit
 

@@ -9,45 +9,62 @@ A small pool of processes does that work instead, in two jobs per poll:
 - `parse`: a fetched feed body → its items;
 - `analyse`: the new or changed items (the pipeline decides which, with the store) →
   their watchlist matches and fingerprints (watcher.pipeline.analysis). Each worker compiles
-  the watchlists once, when it starts; new watchlists (a reloaded config) start a
-  new pool.
+  the watchlists once, when it starts; new watchlists (a reloaded config) start new
+  workers, and the old ones finish the jobs they were given first.
 
-The main process keeps the event loop, the store and every decision that needs it.
-Workers are spawned (a fresh interpreter each), so nothing is forked from a process
-running threads. Not a fork server: that is one more interpreter (~14 MB resident)
-that only sits there, and its AF_UNIX socket path breaks under a deep TMPDIR (issue 17).
+The pool is the project's own, not multiprocessing's: each worker is
+`python -m watcher.pipeline.worker`, started with `subprocess` (a fresh interpreter,
+exec'd at once, so nothing runs in a forked copy of a process with threads), and
+talks to the pool over its stdin and stdout only, in length-prefixed pickles (the
+protocol is in watcher.pipeline.worker). That saves multiprocessing's resource
+tracker (one more interpreter, ~13 MB, that only sits there), its `__main__`
+re-import under a console script, and the fork server's AF_UNIX socket path that
+broke under a deep TMPDIR (issue 17). One thread of the main process per worker
+sends it a job, waits for the answer and pickles and unpickles off the event loop;
+the loop only awaits a future.
+
+Workers are bound to the main process by their stdin: when the pool closes it, or
+the main process dies (even by SIGKILL), the worker reads end of file and exits.
+They get only the environment variables an interpreter needs (`WORKER_ENVIRONMENT`),
+never the channel secrets the main process holds.
 
 Hostile input stays contained: a body that kills a worker (a crash or the kernel's
-OOM killer) breaks the pool; the pool is replaced and that job runs in a thread as
-before, where the parser's own guarantees (tests/test_hostile.py) hold.
+OOM killer) costs only that job, which then runs in a thread as before, where the
+parser's own guarantees (tests/test_hostile.py) hold; the worker is replaced. Where
+no worker can start (no process may be created, no interpreter to run), everything
+runs in threads from then on, slower but complete.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import functools
 import logging
-import multiprocessing
 import os
+import pickle
+import queue
+import re
+import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from importlib.machinery import ModuleSpec
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
+import watcher
 from watcher.matching import Matcher
 from watcher.models import FetchResult, Source, Watchlist
 from watcher.pipeline.analysis import Analysis, Job, analyse
+from watcher.pipeline.worker import READY, read_frame, write_frame
 from watcher.sources import Parsed, parse_document
 
 log = logging.getLogger("watcher.parallel")
 
 # One worker per core but one, at most 4: the main process (fetching, SQLite) keeps a
 # core busy itself, and workers beyond the other cores only compete with it for CPU
-# while each costs ~65 MB (issue 17: on 2 cores, one worker polled 200 feeds as fast
+# while each costs ~70 MB (issue 17: on 2 cores, one worker polled 200 feeds as fast
 # as two, 70 MB lighter).
 MAX_WORKERS = 4
 # Bodies smaller than this parse faster than they travel to a worker and back.
@@ -55,11 +72,28 @@ MIN_POOL_BYTES = 16 * 1024
 # Items per analyse job: a feed's usual 10–100 items stay one job; a 50,000-item feed
 # becomes 100, spread over the workers and never pickled whole.
 ANALYSE_BATCH = 500
+# How long a closed worker may take to exit before it is killed (it has no job then).
+STOP_SECONDS = 5.0
+
+# What a worker keeps of the main process's environment: what the interpreter, the
+# C libraries and the locale read. Nothing else: the main process holds channel
+# secrets in its environment (systemd's EnvironmentFile) that a parser never needs.
+WORKER_ENVIRONMENT = re.compile(
+    r"PATH|HOME|LANG|LANGUAGE|LC_\w+|TZ|TZDIR|TMPDIR|LD_LIBRARY_PATH"
+    r"|PYTHON\w*|OPENBLAS_\w+|OMP_\w+|MKL_\w+"
+)
+# The folder that holds the `watcher` package: a worker imports the same copy.
+PACKAGE_ROOT = Path(watcher.__file__).resolve().parent.parent
 
 T = TypeVar("T")
 
-# A worker's compiled watchlists, built once by _start_worker.
-_matcher: Matcher | None = None
+
+class WorkerLost(Exception):
+    """The worker running a job ended before it answered (a crash, SIGKILL, the OOM killer)."""
+
+
+class PoolUnusable(Exception):
+    """No worker can start here; the reason is the message."""
 
 
 def default_workers() -> int:
@@ -71,39 +105,204 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, cores - 1))
 
 
-@contextlib.contextmanager
-def _main_module_not_rerun() -> Iterator[None]:
-    """Workers started in this block do not import the parent's main script.
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environ` a worker gets (WORKER_ENVIRONMENT)."""
+    return {name: value for name, value in environ.items() if WORKER_ENVIRONMENT.fullmatch(name)}
 
-    multiprocessing makes each new process import the parent's `__main__` by path,
-    unless `__main__` belongs to a package (`python -m watcher`). Under the `watcher`
-    console script that would load the whole command line (config validation,
-    HTTP, scheduler) into every worker: ~12 MB each, for nothing. Workers need
-    only the modules their jobs name, which unpickling imports.
-    """
-    main = sys.modules["__main__"]
-    saved = main.__dict__.get("__spec__")
-    if saved is None:
-        main.__spec__ = ModuleSpec("watcher.__main__", None)
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End a worker: close its stdin (it exits at end of file), kill it if it lingers."""
+    for stream in (process.stdin, process.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass  # a broken pipe: the worker is gone already
     try:
-        yield
-    finally:
-        if saved is None:
-            main.__spec__ = None
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
-def _ready() -> None:
-    """A no-op job: submitting it makes the pool start a worker."""
+def _refuse(future: concurrent.futures.Future[Any], reason: str) -> None:
+    if future.set_running_or_notify_cancel():  # not cancelled by its caller meanwhile
+        future.set_exception(PoolUnusable(reason))
 
 
-def _start_worker(watchlists: tuple[Watchlist, ...]) -> None:
-    global _matcher
-    _matcher = Matcher(watchlists)
+# A job in the queue: its kind, its arguments and the future that gets its answer.
+_Task = tuple[str, tuple[Any, ...], concurrent.futures.Future[Any]]
 
 
-def _analyse_in_worker(source: str, jobs: Sequence[Job]) -> list[Analysis]:
-    assert _matcher is not None, "the pool initialiser compiles the watchlists"
-    return analyse(_matcher, source, jobs)
+class _Crew:
+    """The workers for one set of watchlists, each served by one thread of the main process."""
+
+    def __init__(
+        self, watchlists: tuple[Watchlist, ...], size: int, give_up: Callable[[str], None]
+    ) -> None:
+        self.watchlists = watchlists
+        self._give_up = give_up
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._broken: str | None = None
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._threads = [
+            threading.Thread(target=self._serve, args=(slot,), name=f"pool-{slot}", daemon=True)
+            for slot in range(size)
+        ]
+        started = []
+        try:
+            for thread in self._threads:
+                thread.start()
+                started.append(thread)
+        finally:
+            self._threads = started
+
+    def serves(self, watchlists: tuple[Watchlist, ...]) -> bool:
+        return watchlists is self.watchlists or watchlists == self.watchlists
+
+    def pids(self) -> list[int]:
+        """The process ids of the workers running now."""
+        with self._lock:
+            return [process.pid for process in self._processes.values()]
+
+    def submit(self, kind: str, args: tuple[Any, ...]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._broken is not None:
+                raise PoolUnusable(self._broken)
+            self._tasks.put((kind, args, future))
+        return future
+
+    def close(self, *, wait: bool, cancel: bool) -> None:
+        """No more jobs; the workers stop after theirs (and, unless `cancel`, the queued ones)."""
+        with self._lock:
+            self._stopping = True
+            if cancel:
+                self._drain(lambda future: future.cancel())
+            for _ in self._threads:
+                self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _drain(self, end: Callable[[concurrent.futures.Future[Any]], object]) -> None:
+        while True:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if task is not None:
+                end(task[2])
+
+    def _fail(self, reason: str) -> None:
+        """No worker can start: every job waiting now, and every later one, runs in a thread."""
+        with self._lock:
+            if self._broken is None:
+                self._broken = reason
+            self._drain(lambda future: _refuse(future, reason))
+            for _ in self._threads:
+                self._tasks.put(None)  # the other workers stop after their job
+        self._give_up(reason)
+
+    def _start(self, slot: int) -> subprocess.Popen[bytes] | None:
+        """A new worker with the watchlists compiled, or None when none can start (then
+        `_fail` has been told why)."""
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "watcher.pipeline.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=worker_environment(os.environ),
+                cwd=PACKAGE_ROOT,
+            )
+        except OSError as exc:
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return None
+        with self._lock:
+            self._processes[slot] = process
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            write_frame(process.stdin, pickle.dumps(self.watchlists, pickle.HIGHEST_PROTOCOL))
+            if read_frame(process.stdout) == READY:
+                return process
+        except OSError:
+            pass  # the worker is gone: a broken pipe
+        self._forget(slot, process)
+        # Not a job's fault (it has none yet): this interpreter cannot serve.
+        self._fail(f"a worker exited with code {process.returncode} before it was ready")
+        return None
+
+    def _forget(self, slot: int, process: subprocess.Popen[bytes]) -> None:
+        _stop(process)
+        with self._lock:
+            if self._processes.get(slot) is process:
+                del self._processes[slot]
+
+    def _serve(self, slot: int) -> None:
+        process: subprocess.Popen[bytes] | None = None
+        try:
+            while True:
+                # A worker is started (or replaced) before a job needs it, so the
+                # job does not wait for an interpreter to start, unless the crew stops.
+                if process is None and not self._stopping:
+                    process = self._start(slot)
+                    if process is None:
+                        return
+                task = self._tasks.get()
+                if task is None:
+                    return
+                if process is None:  # a job queued before the crew was told to stop
+                    process = self._start(slot)
+                    if process is None:
+                        _refuse(task[2], self._broken or "no worker")
+                        return
+                if not self._run(process, *task):
+                    self._forget(slot, process)
+                    process = None  # replaced before the next job
+        finally:
+            if process is not None:
+                self._forget(slot, process)
+
+    def _run(
+        self,
+        process: subprocess.Popen[bytes],
+        kind: str,
+        args: tuple[Any, ...],
+        future: concurrent.futures.Future[Any],
+    ) -> bool:
+        """Give one job to `process` and its answer to `future`; False if the worker died."""
+        if not future.set_running_or_notify_cancel():
+            return True
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            request = pickle.dumps((kind, args), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # the caller's error, as in a thread
+            future.set_exception(exc)
+            return True
+        try:
+            write_frame(process.stdin, request)
+            del request  # a big batch need not stay while the worker works
+            answer = read_frame(process.stdout)
+        except OSError:
+            answer = None
+        except Exception as exc:  # an answer that does not unpickle
+            future.set_exception(exc)
+            return True
+        if answer is None:
+            try:  # its stdout closed: it has exited or is about to
+                code: int | None = process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                code = None
+            future.set_exception(WorkerLost(f"worker {process.pid} ended (code {code})"))
+            return False
+        ok, value = answer
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+        return True
 
 
 class ParsePool:
@@ -112,39 +311,32 @@ class ParsePool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or default_workers()
-        self._executor: ProcessPoolExecutor | None = None
-        self._watchlists: tuple[Watchlist, ...] | None = None
+        self._crew: _Crew | None = None
         self._unusable: str | None = None  # why workers cannot run here, once seen
+        self._lock = threading.Lock()
         # For the in-thread fallback: the watchlists and their compiled matcher.
         self._matcher: tuple[tuple[Watchlist, ...], Matcher] | None = None
 
-    def _same(self, watchlists: tuple[Watchlist, ...]) -> bool:
-        return watchlists is self._watchlists or watchlists == self._watchlists
+    def _give_up(self, reason: str) -> None:
+        with self._lock:
+            if self._unusable is not None:
+                return
+            self._unusable = reason
+        log.warning("event=pool-unusable reason=%r", reason)
 
-    def _pool(self, watchlists: tuple[Watchlist, ...]) -> ProcessPoolExecutor:
-        if self._executor is not None and not self._same(watchlists):
-            self._executor.shutdown(wait=False)  # jobs in progress finish with the old ones
-            self._executor = None
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")
-            executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(watchlists,),
-            )
+    def _crew_for(self, watchlists: tuple[Watchlist, ...]) -> _Crew:
+        crew = self._crew
+        if crew is not None and not crew.serves(watchlists):
+            crew.close(wait=False, cancel=False)  # jobs in progress finish with the old ones
+            crew = self._crew = None
+        if crew is None:
             try:
-                with _main_module_not_rerun():
-                    # The pool starts a worker per job until it has them all: start
-                    # them all now, while workers are told not to re-run the main module.
-                    for _ in range(self.workers):
-                        executor.submit(_ready)
-            except BaseException:
-                executor.shutdown(wait=False, cancel_futures=True)
-                raise
-            self._executor = executor
-            self._watchlists = watchlists
-        return self._executor
+                crew = _Crew(watchlists, self.workers, self._give_up)
+            except RuntimeError as exc:  # no thread may be started either
+                self._give_up(f"{type(exc).__name__}: {exc}")
+                raise PoolUnusable(str(exc)) from exc
+            self._crew = crew
+        return crew
 
     def _thread_matcher(self, watchlists: tuple[Watchlist, ...]) -> Matcher:
         held = self._matcher
@@ -155,36 +347,21 @@ class ParsePool:
     async def _run(
         self,
         watchlists: tuple[Watchlist, ...],
-        what: str,
+        kind: str,
         source: str,
-        work: Callable[..., T],
         fallback: Callable[[], T],
-        *args: object,
+        *args: Any,
     ) -> T:
-        if self._unusable is not None:
-            return await asyncio.to_thread(fallback)
-        loop = asyncio.get_running_loop()
-        pool: ProcessPoolExecutor | None = None
-        try:
-            pool = self._pool(watchlists)
-            return await loop.run_in_executor(pool, work, *args)
-        except BrokenProcessPool:
-            log.warning("event=pool-broken job=%s source=%s", what, source)
-            if pool is not None and self._executor is pool:  # the first to notice replaces it
-                self._executor = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            return await asyncio.to_thread(fallback)
-        except OSError as exc:
-            # The workers cannot start here (no process may be created, or the
-            # interpreter cannot be run again): the work runs in threads from now
-            # on, slower but complete.
-            if self._unusable is None:
-                self._unusable = f"{type(exc).__name__}: {exc}"
-                log.warning("event=pool-unusable reason=%r", self._unusable)
-            if pool is not None and self._executor is pool:
-                self._executor = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            return await asyncio.to_thread(fallback)
+        if self._unusable is None:
+            try:
+                future = self._crew_for(watchlists).submit(kind, args)
+                result: T = await asyncio.wrap_future(future)
+                return result
+            except WorkerLost as exc:
+                log.warning("event=pool-broken job=%s source=%s reason=%r", kind, source, str(exc))
+            except PoolUnusable:
+                pass  # logged once, by _give_up
+        return await asyncio.to_thread(fallback)
 
     async def parse(
         self,
@@ -195,12 +372,12 @@ class ParsePool:
         *,
         since: datetime | None = None,
     ) -> Parsed:
-        """What a fetched body holds (`parse_document`); raises SourceError with a
-        readable reason."""
+        """What a fetched body holds (`parse_document`, items dated before `since`
+        dropped); raises SourceError with a readable reason."""
         parse = functools.partial(parse_document, source, result, tz, since=since)
         if source.kind != "feed" or len(result.body or b"") < MIN_POOL_BYTES:
             return await asyncio.to_thread(parse)
-        return await self._run(watchlists, "parse", source.name, parse, parse)
+        return await self._run(watchlists, "parse", source.name, parse, source, result, tz, since)
 
     async def analyse(
         self, watchlists: tuple[Watchlist, ...], source: str, jobs: Sequence[Job]
@@ -225,14 +402,14 @@ class ParsePool:
             watchlists,
             "analyse",
             source,
-            _analyse_in_worker,
             lambda: analyse(self._thread_matcher(watchlists), source, jobs),
             source,
             list(jobs),
         )
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the workers; with `wait`, after the jobs in progress end."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=wait, cancel_futures=True)
-            self._executor = None
+        """Stop the workers; with `wait`, after the jobs in progress end and the
+        workers have exited. Jobs not yet started are cancelled."""
+        crew, self._crew = self._crew, None
+        if crew is not None:
+            crew.close(wait=wait, cancel=True)

@@ -287,10 +287,10 @@ import os
 import watcher.sources
 from watcher.pipeline import worker
 parse = watcher.sources.parse_document
-def noisy(*args):
+def noisy(*args, **kwargs):
     print('printed noise')
     os.write(1, b'raw noise on fd 1\\n')
-    return parse(*args)
+    return parse(*args, **kwargs)
 watcher.sources.parse_document = noisy
 worker.main()
 """

@@ -334,3 +334,51 @@ def test_deflate_is_read_zlib_wrapped_or_raw(wbits: int) -> None:
     for start in range(0, len(packed), 7):  # tiny chunks, as a slow server sends them
         decoder.feed(packed[start : start + 7])
     assert decoder.result() == body
+
+
+def test_a_304_leaves_its_connection_open_for_the_next_request() -> None:
+    """A steady cycle is mostly 304s: each must hand its connection back for the next
+    feed of the same site, not close it (a connection per request before issue 17)."""
+    from watcher.fetch.client import Conditional
+
+    accepted = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if b"if-none-match" in head.lower():
+                    writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+                else:
+                    body = b"<rss/>"
+                    writer.write(
+                        b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: %d\r\n\r\n%s'
+                        % (len(body), body)
+                    )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def go() -> list[bool]:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        fetcher = Fetcher(user_agent="watcher-test")
+        try:
+            first = await fetcher.fetch(f"http://127.0.0.1:{port}/a.xml")
+            assert first.status == 200 and first.etag == '"v1"'
+            seen = []
+            for path in ("a", "b", "c", "d"):
+                result = await fetcher.fetch(
+                    f"http://127.0.0.1:{port}/{path}.xml", Conditional('"v1"', None)
+                )
+                seen.append(result.not_modified)
+            return seen
+        finally:
+            await fetcher.aclose()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(go()) == [True] * 4
+    assert accepted == 1  # five requests, one connection

@@ -341,6 +341,10 @@ class Fetcher:
             if target is not None and response.status_code in _REDIRECTS:
                 return FetchResult(result_url, **common)  # type: ignore[arg-type]
             if response.status_code == 304:
+                # A 304 has no body, but the exchange only ends once it is read: closed
+                # unread, the connection is dropped instead of kept for the next poll of
+                # the same site (a steady cycle is mostly 304s: a connection each).
+                await _read_capped(response.aiter_raw(_CHUNK), "", _CHUNK)
                 return FetchResult(result_url, not_modified=True, **common)  # type: ignore[arg-type]
             if response.status_code >= 400:
                 retry = None

@@ -28,3 +28,14 @@ def pg_server():  # type: ignore[no-untyped-def]
 def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
     """The URL of a new, empty database on the test server."""
     return str(pg_server.create_db())
+
+
+@pytest.fixture
+def pool(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A parse pool of one worker process that takes even small feeds (the fixtures are)."""
+    from watcher.pipeline import pool as parallel
+
+    monkeypatch.setattr(parallel, "MIN_POOL_BYTES", 0)
+    made = parallel.ParsePool(workers=1)
+    yield made
+    made.close()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ from watcher.sources import SourceError, parse_items
 
 DATA = Path(__file__).parent / "data" / "feeds"
 SOURCE = Source(name="Feed", url="https://news.example/feed/")
-
-
-@pytest.fixture
-def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParsePool]:
-    monkeypatch.setattr(parallel, "MIN_POOL_BYTES", 0)  # the fixtures are small feeds
-    pool = ParsePool(workers=1)
-    yield pool
-    pool.close()
 
 
 def _result(body: bytes) -> FetchResult:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,14 +27,6 @@ from watcher.sources import parse_document, parse_items
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data" / "feeds"
-
-
-@pytest.fixture
-def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParsePool]:
-    monkeypatch.setattr(parallel, "MIN_POOL_BYTES", 0)  # the fixtures are small feeds
-    pool = ParsePool(workers=1)
-    yield pool
-    pool.close()
 
 
 def _big_feed(items: int) -> bytes:

@@ -2,8 +2,8 @@
 
 CPU comes from wait4(2), where the kernel adds the CPU of every descendant the child
 reaped to the child's own, or, when larger, from summing the last sampled CPU of the
-child and each descendant: a multiprocessing fork server is not reaped by the child
-(it exits after it, and init reaps it), so its workers' CPU never reaches wait4.
+child and each descendant: a process the child does not reap (multiprocessing's fork
+server did that, before issue 17's own pool) never adds its CPU to wait4's.
 Peak RSS is sampled every 100 ms as the sum over the process and all its descendants
 (a pool's workers hold memory of their own that ru_maxrss, a per-process maximum,
 would not add).

@@ -1,8 +1,9 @@
 """Peak RSS of each process of one `watcher once`, first and steady cycle.
 
 bench/poll.py measures the whole process tree; this names its members: the main
-process, the child that checks the channel URLs with Apprise, the parse worker and
-multiprocessing's resource tracker, each sampled with psutil every 20 ms. Same feeds
+process, the child that checks the channel URLs with Apprise and the parse worker
+(and, before issue 17's own pool, multiprocessing's resource tracker), each sampled
+with psutil every 20 ms. Same feeds
 and config as bench/poll.py (feedgen), 10% of the feeds changed before the steady cycle.
 
     .venv/bin/python bench/processes.py [--feeds 1000]

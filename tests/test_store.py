@@ -1,35 +1,18 @@
-"""The SQLite store: schema versioning, transactions, the outbox lifecycle."""
+"""The SQLite store alone: schema versions and upgrades, group commit. Transactions and the
+outbox lifecycle are tested on both stores, SQLite and PostgreSQL, in test_store_backends.py."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from watcher.models import Alert, Item, Match, Severity
+from watcher.models import Item
 from watcher.store.sqlite import MIGRATIONS, Store
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
-
-
-def _alert() -> Alert:
-    match = Match("Sub-decrees", Severity.HIGH, terms=("sub-decree",), snippet="…sub-decree…")
-    return Alert(title="Sub-decree on NIG", link="https://x.org/a", source="News", matches=(match,))
-
-
-def _record(store: Store) -> int:
-    with store.atomic():
-        story = store.new_story("x.org/a", "Sub-decree on NIG", NOW)
-        item = store.save_item(
-            known=None, source="News", key="guid:1", guid="1", link="https://x.org/a",
-            canonical="x.org/a", title="Sub-decree on NIG", text="…", published=NOW,
-            content_hash="h", story_id=story, now=NOW,
-        )  # fmt: skip
-        alert_id = store.add_alert(story_id=story, item_id=item, alert=_alert(), now=NOW)
-        store.enqueue(channel="signal", now=NOW, due=NOW, alert_id=alert_id, watchlists=["A"])
-    return alert_id
 
 
 def test_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -46,49 +29,6 @@ def test_a_database_from_a_newer_watcher_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         Store(path)
-
-
-def test_atomic_commits_together_or_not_at_all(tmp_path: Path) -> None:
-    store = Store(tmp_path / "w.sqlite3")
-    with pytest.raises(ZeroDivisionError), store.atomic():
-        store.new_story("x.org/a", "t", NOW)
-        _ = 1 / 0
-    assert store.story_by_canonical("x.org/a") is None
-    with store.atomic(rollback=True):
-        store.new_story("x.org/a", "t", NOW)
-        assert store.story_by_canonical("x.org/a") is not None
-    assert store.story_by_canonical("x.org/a") is None
-
-
-def test_outbox_lifecycle_and_crash_recovery(tmp_path: Path) -> None:
-    path = tmp_path / "w.sqlite3"
-    store = Store(path)
-    alert_id = _record(store)
-    due = store.due_deliveries(NOW)
-    assert [d.alert_id for d in due] == [alert_id]
-    store.mark_sending([due[0].id])
-    store.close()  # a crash here: the row stays `sending`
-    store = Store(path)
-    assert store.due_deliveries(NOW) == []
-    assert store.recover() == 1
-    again = store.due_deliveries(NOW)
-    assert [d.id for d in again] == [due[0].id]
-    store.mark_retry([again[0].id], NOW + timedelta(minutes=1), "down")
-    assert store.due_deliveries(NOW) == []
-    assert len(store.due_deliveries(NOW + timedelta(minutes=1))) == 1
-    store.mark_sent([again[0].id], NOW)
-    assert store.outbox_counts() == {"sent": 1}
-    stored = store.get_alert(alert_id)
-    assert stored is not None and stored.alert.matches[0].terms == ("sub-decree",)
-    assert store.story_alerts(stored.story_id or 0) == {"Sub-decrees": False}
-    store.close()
-
-
-def test_an_alert_is_enqueued_once_per_channel(tmp_path: Path) -> None:
-    store = Store(tmp_path / "w.sqlite3")
-    alert_id = _record(store)
-    store.enqueue(channel="signal", now=NOW, due=NOW, alert_id=alert_id)
-    assert store.outbox_counts() == {"pending": 1}
 
 
 def test_upgrade_marks_the_items_of_each_sources_first_poll(tmp_path: Path) -> None:
@@ -147,20 +87,6 @@ def test_upgrade_from_schema_5_rebuilds_story_bands_from_the_signatures(tmp_path
         assert [(c.story_id, c.source) for c in found] == [(3, "A")]
     finally:
         store.close()
-
-
-def test_a_delivery_is_claimed_by_one_sender_only(tmp_path: Path) -> None:
-    """`once` beside the daemon: both see the row pending; only the first claim wins."""
-    path = tmp_path / "w.sqlite3"
-    daemon, once = Store(path), Store(path)
-    _record(daemon)
-    ids = [d.id for d in daemon.due_deliveries(NOW)]
-    assert [d.id for d in once.due_deliveries(NOW)] == ids
-    assert daemon.mark_sending(ids) is True
-    assert once.mark_sending(ids) is False
-    assert once.outbox_counts() == {"sending": 1}
-    daemon.close()
-    once.close()
 
 
 # -- group commit (Store.grouped: `watcher once` at a desk's scale) --------------------

@@ -112,7 +112,10 @@ def test_outbox_lifecycle_and_crash_recovery(opener: Opener) -> None:
     assert store.due_deliveries(NOW) == []
     # SQLite: recovered at the next start. PostgreSQL: once its lease lapsed (SPEC §11).
     later = datetime.now(UTC) + timedelta(minutes=2)
-    assert store.recover() + store.expire_leases(later) == 1
+    recovered = store.recover()
+    assert recovered + store.expire_leases(later) == 1
+    if type(store) is Store:  # one SQLite state has no leases: the start recovers it
+        assert recovered == 1
     again = store.due_deliveries(NOW)
     assert [d.id for d in again] == [due[0].id]
     assert store.mark_sending([again[0].id])

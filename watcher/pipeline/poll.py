@@ -30,7 +30,7 @@ from watcher.models import Alert, Config, FetchResult, Item, Source
 from watcher.pipeline.analysis import Analysis, Job, analyse, matched_text
 from watcher.pipeline.plan import Observed, plan_poll
 from watcher.pipeline.pool import ParsePool
-from watcher.sources import SourceError, parse_document
+from watcher.sources import SourceError, parse_document, parse_listing
 from watcher.sources.limits import TEXT_MAX
 from watcher.store import evidence
 from watcher.store.records import LeaseLost, StoreUnavailable
@@ -229,11 +229,7 @@ class Pipeline:
                 if child.error is not None:
                     error = f"{source.kind} {child_url}: {child.error}"
                     return self._failed(source, report, error, child.retry_after)
-                read = await asyncio.to_thread(parse_document, source, child, tz, since=since)
-                if read.children:
-                    raise SourceError(
-                        f"an index of {len(read.children)} documents, not a list of items"
-                    )
+                read = await asyncio.to_thread(parse_listing, source, child, tz, since=since)
                 too_old, cut = too_old + read.too_old, cut + list(read.cut)
                 for item in read.items:
                     origin[id(item)] = child

@@ -105,15 +105,23 @@ def parse_document(
     return Parsed(trimmed.items, parsed.children, trimmed.too_old, trimmed.cut)
 
 
+def parse_listing(
+    source: Source, result: FetchResult, tz: str = "UTC", *, since: datetime | None = None
+) -> Parsed:
+    """A fetched body that must list items itself (e.g. a document an index named): what
+    `parse_document` gives; raises SourceError for an unreadable body and for an index."""
+    parsed = parse_document(source, result, tz, since=since)
+    if parsed.children:
+        raise SourceError(f"an index of {len(parsed.children)} documents, not a list of items")
+    return parsed
+
+
 def parse_items(
     source: Source, result: FetchResult, tz: str = "UTC", *, since: datetime | None = None
 ) -> list[Item]:
     """The items of a fetched body; raises SourceError for an unreadable body and for
     an index, whose items are in the documents it lists (see `parse_document`)."""
-    parsed = parse_document(source, result, tz, since=since)
-    if parsed.children:
-        raise SourceError(f"an index of {len(parsed.children)} documents, not a list of items")
-    return parsed.items
+    return parse_listing(source, result, tz, since=since).items
 
 
 __all__ = [
@@ -125,4 +133,5 @@ __all__ = [
     "SourceKind",
     "parse_document",
     "parse_items",
+    "parse_listing",
 ]

@@ -180,8 +180,11 @@ def test_story_candidates_and_prune(opener: Opener) -> None:
     counts = store.prune(NOW, 90 * 86400.0)
     assert counts["texts"] == 1 and counts["fingerprints"] == 1 and counts["identities"] == 0
     assert store.story_candidates(fp, then - stories.WINDOW, then + stories.WINDOW) == []
-    assert "guid:a" in store.known_items("G", ["guid:a"])
+    assert store.db.execute("SELECT COUNT(*) FROM story_bands").fetchone()[0] == 0
+    assert store.db.execute("SELECT text FROM items").fetchone()[0] is None
+    assert "guid:a" in store.known_items("G", ["guid:a"])  # the identity stays
     assert store.story_by_link("gazette.example/a") == story
+    # Identities not seen for a long time go, with their stories (none was alerted).
     counts = store.prune(NOW + timedelta(days=400), 90 * 86400.0)
     assert counts["identities"] == 1 and counts["stories"] == 1
     assert store.known_items("G", ["guid:a"]) == {}

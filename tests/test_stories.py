@@ -229,31 +229,6 @@ def test_band_keys_made_another_way_are_rebuilt_from_the_signatures(tmp_path: Pa
         store.close()
 
 
-def test_prune_drops_old_text_and_fingerprints_but_keeps_identity(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
-    fp = stories.fingerprint(GAZETTE[0])
-    assert fp
-    then = NOW - timedelta(days=100)
-    with store.atomic():
-        story = store.new_story("gazette.example/a", "t", then)
-        item = store.save_item(
-            known=None, source="G", key="guid:a", guid="a", link=None,
-            canonical="gazette.example/a", title="t", text="old text", published=then,
-            content_hash="h", story_id=story, now=then,
-        )  # fmt: skip
-        store.save_fingerprint(item_id=item, story_id=story, source="G", at=then, fingerprint=fp)
-    counts = store.prune(NOW, 90 * 86400.0)
-    assert counts["texts"] == 1 and counts["fingerprints"] == 1 and counts["identities"] == 0
-    assert store.db.execute("SELECT COUNT(*) FROM story_bands").fetchone()[0] == 0
-    assert store.db.execute("SELECT text FROM items").fetchone()[0] is None
-    assert "guid:a" in store.known_items("G", ["guid:a"])  # the identity stays
-    assert store.story_by_link("gazette.example/a") == story
-    # Identities not seen for a long time go, with their stories (none was alerted).
-    counts = store.prune(NOW + timedelta(days=400), 90 * 86400.0)
-    assert counts["identities"] == 1 and counts["stories"] == 1
-    assert store.known_items("G", ["guid:a"]) == {}
-
-
 # -- end to end: `watcher once` against loopback feeds -------------------------------------
 
 
